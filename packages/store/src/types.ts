@@ -1,0 +1,145 @@
+import type { AnyKeyType, KeyMode } from '@gatehouse/contract';
+
+/** Rows as the store keeps them. Times are Unix milliseconds; JSON columns are parsed. */
+export interface AccountRow {
+  id: string;
+  name: string;
+  maxKeyAgeDays: number;
+  rateLimits: { limit: number; window_seconds: number }[] | null;
+  metadata: Record<string, string>;
+  createdAt: number;
+}
+
+export interface KeyRow {
+  id: string;
+  /** null for operator (admin) keys */
+  accountId: string | null;
+  type: AnyKeyType;
+  /** null for operator (admin) keys */
+  mode: KeyMode | null;
+  name: string | null;
+  /** HMAC-SHA256(pepper, secret), base64url; unique */
+  keyHash: string;
+  pepperVersion: number;
+  hint: string;
+  scopes: string[];
+  ipAllowlist: string[];
+  rateLimits: { limit: number; window_seconds: number }[] | null;
+  metadata: Record<string, string>;
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+  revokedReason: string | null;
+  /** set on the old key when it is rolled: the id of its replacement */
+  rolledTo: string | null;
+}
+
+export type KeyPatch = Partial<
+  Pick<
+    KeyRow,
+    | 'name'
+    | 'scopes'
+    | 'ipAllowlist'
+    | 'rateLimits'
+    | 'metadata'
+    | 'expiresAt'
+    | 'revokedAt'
+    | 'revokedReason'
+    | 'rolledTo'
+    | 'keyHash'
+    | 'pepperVersion'
+  >
+>;
+
+export type AuditActorType = 'admin_key' | 'api_key' | 'cli' | 'system';
+
+/** What a caller gives to append an audit event; the store assigns seq, prev_hash and hash. */
+export interface AuditInput {
+  id: string;
+  createdAt: number;
+  accountId: string | null;
+  actorType: AuditActorType;
+  actorId: string;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  data: Record<string, unknown>;
+  ip: string | null;
+  requestId: string | null;
+}
+
+export interface AuditRow extends AuditInput {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** Cursor pagination, newest first (ids are ULIDs, so they sort by creation time). */
+export interface PageQuery {
+  limit: number;
+  startingAfter?: string | undefined;
+  endingBefore?: string | undefined;
+}
+
+export interface Page<T> {
+  data: T[];
+  hasMore: boolean;
+}
+
+export interface KeyFilter {
+  accountId?: string | undefined;
+  mode?: KeyMode | undefined;
+  /** include operator keys (default false) */
+  type?: AnyKeyType | undefined;
+}
+
+export interface AuditFilter {
+  accountId?: string | undefined;
+  action?: string | undefined;
+}
+
+/** Everything that can run inside a transaction. */
+export interface StoreOps {
+  insertAccount(row: AccountRow): Promise<void>;
+  getAccount(id: string): Promise<AccountRow | undefined>;
+  listAccounts(page: PageQuery): Promise<Page<AccountRow>>;
+
+  insertKey(row: KeyRow): Promise<void>;
+  getKey(id: string): Promise<KeyRow | undefined>;
+  /** Lookup by `keyHash`; the caller tries each pepper version's hash. */
+  findKeyByHash(keyHash: string): Promise<KeyRow | undefined>;
+  listKeys(filter: KeyFilter, page: PageQuery): Promise<Page<KeyRow>>;
+  /** Applies the patch and returns the updated row, or undefined when no such key. */
+  updateKey(id: string, patch: KeyPatch): Promise<KeyRow | undefined>;
+  /** Batched `last_used_at` write: only moves the time forward. */
+  touchKeys(entries: { id: string; at: number }[]): Promise<void>;
+
+  /**
+   * Appends to the hash chain: seq = previous seq + 1, prev_hash = previous hash,
+   * hash = SHA-256(prev_hash ‖ canonical event). Serialised across connections.
+   */
+  appendAudit(event: AuditInput): Promise<AuditRow>;
+  listAudit(filter: AuditFilter, page: PageQuery): Promise<Page<AuditRow>>;
+  getAudit(id: string): Promise<AuditRow | undefined>;
+  /** Every audit row in seq order, in batches (for verify and export). */
+  iterateAudit(batchSize?: number): AsyncIterable<AuditRow>;
+  /** The chain head (last seq and hash), or seq 0 and the genesis hash when empty. */
+  auditHead(): Promise<{ seq: number; hash: string }>;
+}
+
+export interface Store extends StoreOps {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs fn in one database transaction; rolls back when it throws. */
+  transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** `postgres://…` for PostgreSQL; otherwise a SQLite file path or `:memory:`. */
+  url: string;
+  /** PostgreSQL only: the schema to use (created when missing). Default `public`. */
+  schema?: string;
+}
