@@ -1,1 +1,2 @@
-export {};
+export * from './audit-chain.js';
+export * from './canonical-json.js';
