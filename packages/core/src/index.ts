@@ -1,3 +1,4 @@
+export * from './api-key-format.js';
 export * from './audit-chain.js';
 export * from './base62.js';
 export * from './canonical-json.js';
