@@ -3,4 +3,7 @@ export * from './audit-chain.js';
 export * from './base62.js';
 export * from './canonical-json.js';
 export * from './clock.js';
+export * from './hmac.js';
+export * from './key-hasher.js';
+export * from './keyring.js';
 export * from './ulid.js';
