@@ -2,6 +2,7 @@ export * from './api-key-format.js';
 export * from './audit-chain.js';
 export * from './base62.js';
 export * from './canonical-json.js';
+export * from './cidr.js';
 export * from './clock.js';
 export * from './hmac.js';
 export * from './key-hasher.js';
