@@ -12,7 +12,35 @@ export interface Kv {
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is live; returns an unsubscribe function. */
   subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Checks and consumes several fixed windows at once, atomically: when any window would go
+   * over its limit nothing is consumed and `allowed` is false. `cost` (default 1, 0 to only
+   * look) is taken from every window. Windows are aligned to the clock of the shared state
+   * (the Redis server's, or the injected `now` in memory), so instances with skewed clocks
+   * agree. A window's counter lives at `<prefix><key>:<windowMs>:<windowIndex>`.
+   */
+  rateLimit(key: string, windows: RateLimitWindow[], cost?: number): Promise<RateLimitResult>;
   close(): Promise<void>;
+}
+
+export interface RateLimitWindow {
+  /** units allowed per window; a non-negative integer */
+  limit: number;
+  /** window length in milliseconds; a positive integer, unique within one call */
+  windowMs: number;
+}
+
+export interface RateLimitWindowResult extends RateLimitWindow {
+  /** units left in this window after this call (nothing is taken when the call was refused) */
+  remaining: number;
+  /** milliseconds until this window resets */
+  resetMs: number;
+}
+
+export interface RateLimitResult {
+  allowed: boolean;
+  /** one per window, in the order given */
+  results: RateLimitWindowResult[];
 }
 
 export interface KvOptions {
@@ -22,4 +50,9 @@ export interface KvOptions {
   prefix?: string;
   /** injected clock for the memory implementation (TTL) */
   now?: () => number;
+  /**
+   * Told about errors nobody awaits: Redis connection errors and exceptions thrown by
+   * subscription handlers. Commands still reject on their own. Default: ignored.
+   */
+  onError?: (error: Error) => void;
 }
