@@ -1,0 +1,199 @@
+import { assertIncrement, assertRateLimitRequest, assertTtlMs } from './kv-arguments.js';
+import { toError } from './to-error.js';
+import type { Kv, KvOptions, RateLimitResult, RateLimitWindow } from './types.js';
+
+export interface MemoryKvOptions extends Omit<KvOptions, 'url'> {
+  /** how often expired entries nobody reads again are dropped; default 10 s */
+  sweepIntervalMs?: number;
+}
+
+interface Entry {
+  value: string;
+  /** absolute time on the injected clock; null without a TTL */
+  expiresAt: number | null;
+}
+
+interface Subscription {
+  handler: (message: string) => void;
+}
+
+const INTEGER = /^-?\d+$/;
+
+/**
+ * The fast state of a single Gatehouse instance. Same contract as RedisKv, checked by the
+ * same conformance suite; every method is synchronous inside, so each is trivially atomic.
+ */
+export class MemoryKv implements Kv {
+  readonly kind = 'memory' as const;
+  readonly #prefix: string;
+  readonly #now: () => number;
+  readonly #onError: (error: Error) => void;
+  readonly #entries = new Map<string, Entry>();
+  readonly #channels = new Map<string, Set<Subscription>>();
+  readonly #sweeper: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(options: MemoryKvOptions = {}) {
+    this.#prefix = options.prefix ?? '';
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError ?? (() => {});
+    // Lazy expiry alone would keep keys that are written once and never read again.
+    this.#sweeper = setInterval(() => this.#sweep(), options.sweepIntervalMs ?? 10_000);
+    this.#sweeper.unref();
+  }
+
+  /** Entries held, including expired ones the sweep has not dropped yet. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async get(key: string): Promise<string | null> {
+    this.#assertOpen();
+    return this.#live(this.#prefix + key)?.value ?? null;
+  }
+
+  async set(key: string, value: string, options: { ttlMs?: number; nx?: boolean } = {}): Promise<boolean> {
+    this.#assertOpen();
+    if (options.ttlMs !== undefined) assertTtlMs(options.ttlMs);
+    const k = this.#prefix + key;
+    if (options.nx && this.#live(k)) return false;
+    const expiresAt = options.ttlMs === undefined ? null : this.#now() + options.ttlMs;
+    this.#entries.set(k, { value, expiresAt });
+    return true;
+  }
+
+  async del(key: string): Promise<void> {
+    this.#assertOpen();
+    this.#entries.delete(this.#prefix + key);
+  }
+
+  async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
+    this.#assertOpen();
+    assertIncrement(by);
+    if (ttlMs !== undefined) assertTtlMs(ttlMs);
+    const k = this.#prefix + key;
+    const entry = this.#live(k);
+    const value = (entry ? parseCounter(entry.value) : 0) + by;
+    if (!Number.isSafeInteger(value)) throw new RangeError('increment or decrement would overflow');
+    if (entry) {
+      entry.value = String(value);
+    } else {
+      const expiresAt = ttlMs === undefined ? null : this.#now() + ttlMs;
+      this.#entries.set(k, { value: String(value), expiresAt });
+    }
+    return value;
+  }
+
+  async ttl(key: string): Promise<number> {
+    this.#assertOpen();
+    const entry = this.#live(this.#prefix + key);
+    if (!entry) return -2;
+    if (entry.expiresAt === null) return -1;
+    return entry.expiresAt - this.#now();
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    this.#assertOpen();
+    const subscriptions = this.#channels.get(this.#prefix + channel);
+    if (!subscriptions) return;
+    for (const subscription of subscriptions) {
+      // Asynchronous like Redis, so callers cannot come to rely on synchronous delivery.
+      queueMicrotask(() => {
+        if (!subscriptions.has(subscription)) return;
+        try {
+          subscription.handler(message);
+        } catch (error) {
+          this.#onError(toError(error));
+        }
+      });
+    }
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>> {
+    this.#assertOpen();
+    const ch = this.#prefix + channel;
+    let subscriptions = this.#channels.get(ch);
+    if (!subscriptions) {
+      subscriptions = new Set();
+      this.#channels.set(ch, subscriptions);
+    }
+    // A fresh object per call: the same handler subscribed twice is two subscriptions.
+    const subscription: Subscription = { handler };
+    subscriptions.add(subscription);
+    return async () => {
+      subscriptions.delete(subscription);
+      if (subscriptions.size === 0 && this.#channels.get(ch) === subscriptions) this.#channels.delete(ch);
+    };
+  }
+
+  async rateLimit(key: string, windows: RateLimitWindow[], cost = 1): Promise<RateLimitResult> {
+    this.#assertOpen();
+    assertRateLimitRequest(windows, cost);
+    const now = this.#now();
+    const slots = windows.map(({ limit, windowMs }) => {
+      const index = Math.floor(now / windowMs);
+      const k = `${this.#prefix}${key}:${windowMs}:${index}`;
+      const entry = this.#live(k);
+      return {
+        limit,
+        windowMs,
+        k,
+        entry,
+        count: entry ? parseCounter(entry.value) : 0,
+        resetAt: (index + 1) * windowMs,
+      };
+    });
+    const allowed = slots.every((slot) => slot.count + cost <= slot.limit);
+    if (allowed && cost > 0) {
+      for (const slot of slots) {
+        slot.count += cost;
+        if (slot.entry) slot.entry.value = String(slot.count);
+        else this.#entries.set(slot.k, { value: String(slot.count), expiresAt: slot.resetAt });
+      }
+    }
+    return {
+      allowed,
+      results: slots.map(({ limit, windowMs, count, resetAt }) => ({
+        limit,
+        windowMs,
+        remaining: Math.max(0, limit - count),
+        resetMs: resetAt - now,
+      })),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    this.#entries.clear();
+    this.#channels.clear();
+  }
+
+  #live(k: string): Entry | undefined {
+    const entry = this.#entries.get(k);
+    if (entry?.expiresAt != null && entry.expiresAt <= this.#now()) {
+      this.#entries.delete(k);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const [k, entry] of this.#entries) {
+      if (entry.expiresAt !== null && entry.expiresAt <= now) this.#entries.delete(k);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('kv is closed');
+  }
+}
+
+function parseCounter(value: string): number {
+  const n = Number(value);
+  if (!INTEGER.test(value) || !Number.isSafeInteger(n)) {
+    throw new TypeError('value is not an integer or out of range');
+  }
+  return n;
+}
