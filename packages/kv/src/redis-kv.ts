@@ -1,0 +1,264 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { assertIncrement, assertRateLimitRequest, assertTtlMs } from './kv-arguments.js';
+import { INCR_WITH_TTL_LUA, RATE_LIMIT_LUA } from './redis-scripts.js';
+import { toError } from './to-error.js';
+import type { Kv, KvOptions, RateLimitResult, RateLimitWindow } from './types.js';
+
+export interface RedisKvOptions extends Omit<KvOptions, 'url' | 'now'> {
+  /** `redis://…` or `rediss://…` */
+  url: string;
+  /** shown by CLIENT LIST (the subscriber adds `:sub`); default `gatehouse` */
+  connectionName?: string;
+}
+
+interface ScriptedRedis extends Redis {
+  gatehouseIncrWithTtl(key: string, by: number, ttlMs: number): Promise<number>;
+  gatehouseRateLimit(key: string, ...args: number[]): Promise<number[]>;
+}
+
+interface Subscription {
+  handler: (message: string) => void;
+}
+
+interface ChannelState {
+  subscriptions: Set<Subscription>;
+  /** settles once Redis acknowledged SUBSCRIBE */
+  ready: Promise<void>;
+}
+
+// Fast state sits on the request path: when Redis is down a command must fail quickly so
+// the caller can decide (refuse or let through), never wait in a queue. Commands are not
+// resent after a reconnect either: a resent INCRBY or rate-limit call would count twice.
+const CONNECTION_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  connectTimeout: 2_000,
+  commandTimeout: 2_000,
+};
+
+/**
+ * Fast state shared by several Gatehouse instances through one Redis: one connection for
+ * commands, and a second one, opened on the first subscribe, for pub/sub.
+ */
+export class RedisKv implements Kv {
+  readonly kind = 'redis' as const;
+  readonly #client: ScriptedRedis;
+  readonly #prefix: string;
+  readonly #onError: (error: Error) => void;
+  readonly #channels = new Map<string, ChannelState>();
+  #subscriber: Promise<Redis> | null = null;
+  /** the subscriber once connected, so UNSUBSCRIBE can be sent without waiting a tick */
+  #subscriberClient: Redis | null = null;
+  #closed = false;
+
+  /** Connects to Redis; rejects within the connect timeout (2 s) when it is unreachable. */
+  static async connect(options: RedisKvOptions): Promise<RedisKv> {
+    const kv = new RedisKv(options);
+    await connectOrFail(kv.#client);
+    return kv;
+  }
+
+  private constructor(options: RedisKvOptions) {
+    this.#prefix = options.prefix ?? '';
+    this.#onError = options.onError ?? (() => {});
+    const client = new Redis(options.url, {
+      ...CONNECTION_OPTIONS,
+      connectionName: options.connectionName ?? 'gatehouse',
+    });
+    // Without a listener ioredis prints every reconnect failure; the errors that matter
+    // reach callers as rejected commands anyway.
+    client.on('error', (error: Error) => this.#onError(error));
+    client.defineCommand('gatehouseIncrWithTtl', { numberOfKeys: 1, lua: INCR_WITH_TTL_LUA });
+    client.defineCommand('gatehouseRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT_LUA });
+    this.#client = client as ScriptedRedis;
+  }
+
+  async get(key: string): Promise<string | null> {
+    this.#assertOpen();
+    return this.#client.get(this.#prefix + key);
+  }
+
+  async set(key: string, value: string, options: { ttlMs?: number; nx?: boolean } = {}): Promise<boolean> {
+    this.#assertOpen();
+    const k = this.#prefix + key;
+    let reply: string | null;
+    if (options.ttlMs !== undefined) {
+      assertTtlMs(options.ttlMs);
+      reply = options.nx
+        ? await this.#client.set(k, value, 'PX', options.ttlMs, 'NX')
+        : await this.#client.set(k, value, 'PX', options.ttlMs);
+    } else {
+      reply = options.nx ? await this.#client.set(k, value, 'NX') : await this.#client.set(k, value);
+    }
+    return reply === 'OK';
+  }
+
+  async del(key: string): Promise<void> {
+    this.#assertOpen();
+    await this.#client.del(this.#prefix + key);
+  }
+
+  async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
+    this.#assertOpen();
+    assertIncrement(by);
+    const k = this.#prefix + key;
+    if (ttlMs === undefined) return this.#client.incrby(k, by);
+    assertTtlMs(ttlMs);
+    return this.#client.gatehouseIncrWithTtl(k, by, ttlMs);
+  }
+
+  async ttl(key: string): Promise<number> {
+    this.#assertOpen();
+    return this.#client.pttl(this.#prefix + key);
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    this.#assertOpen();
+    await this.#client.publish(this.#prefix + channel, message);
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>> {
+    this.#assertOpen();
+    const ch = this.#prefix + channel;
+    let state = this.#channels.get(ch);
+    if (!state) {
+      const ready = this.#subscriberConnection().then(async (subscriber) => {
+        await subscriber.subscribe(ch);
+      });
+      state = { subscriptions: new Set(), ready };
+      this.#channels.set(ch, state);
+    }
+    const joined = state;
+    // A fresh object per call: the same handler subscribed twice is two subscriptions.
+    const subscription: Subscription = { handler };
+    joined.subscriptions.add(subscription);
+    try {
+      await joined.ready;
+    } catch (error) {
+      void this.#leave(ch, joined, subscription);
+      throw error;
+    }
+    return async () => this.#leave(ch, joined, subscription);
+  }
+
+  async rateLimit(key: string, windows: RateLimitWindow[], cost = 1): Promise<RateLimitResult> {
+    this.#assertOpen();
+    assertRateLimitRequest(windows, cost);
+    if (windows.length === 0) return { allowed: true, results: [] };
+    const args = windows.flatMap(({ limit, windowMs }) => [limit, windowMs]);
+    const reply = await this.#client.gatehouseRateLimit(this.#prefix + key, cost, ...args);
+    return {
+      allowed: reply[0] === 1,
+      results: windows.map(({ limit, windowMs }, i) => ({
+        limit,
+        windowMs,
+        remaining: Math.max(0, limit - (reply[2 * i + 1] ?? 0)),
+        resetMs: reply[2 * i + 2] ?? windowMs,
+      })),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channels.clear();
+    const subscriber = this.#subscriber;
+    this.#subscriber = null;
+    this.#subscriberClient = null;
+    await Promise.all([quit(this.#client), subscriber?.then(quit, () => {})]);
+  }
+
+  #subscriberConnection(): Promise<Redis> {
+    if (!this.#subscriber) {
+      const subscriber = this.#client.duplicate({
+        connectionName: `${this.#client.options.connectionName ?? 'gatehouse'}:sub`,
+      });
+      subscriber.on('error', (error: Error) => this.#onError(error));
+      subscriber.on('message', (channel: string, message: string) => this.#deliver(channel, message));
+      const connecting = connectOrFail(subscriber).then(() => {
+        if (this.#closed) {
+          subscriber.disconnect();
+          throw new Error('kv is closed');
+        }
+        this.#subscriberClient = subscriber;
+        return subscriber;
+      });
+      // A failed attempt is forgotten so that a later subscribe tries again.
+      connecting.catch(() => {
+        if (this.#subscriber === connecting) this.#subscriber = null;
+      });
+      this.#subscriber = connecting;
+    }
+    return this.#subscriber;
+  }
+
+  #deliver(channel: string, message: string): void {
+    const state = this.#channels.get(channel);
+    if (!state) return;
+    for (const subscription of [...state.subscriptions]) {
+      if (!state.subscriptions.has(subscription)) continue;
+      try {
+        subscription.handler(message);
+      } catch (error) {
+        this.#onError(toError(error));
+      }
+    }
+  }
+
+  async #leave(ch: string, state: ChannelState, subscription: Subscription): Promise<void> {
+    if (!state.subscriptions.delete(subscription)) return;
+    if (state.subscriptions.size > 0 || this.#channels.get(ch) !== state) return;
+    this.#channels.delete(ch);
+    // Sent before the first await, so it reaches Redis ahead of the SUBSCRIBE of any later
+    // subscribe to the same channel. If it fails the handler is gone all the same: stray
+    // messages for a channel without handlers are dropped in #deliver.
+    const unsubscribed = this.#subscriberClient?.unsubscribe(ch);
+    try {
+      await unsubscribed;
+    } catch (error) {
+      this.#onError(toError(error));
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('kv is closed');
+  }
+}
+
+/** Connects, or disconnects (stopping ioredis' reconnect loop) and rejects with the cause. */
+async function connectOrFail(client: Redis): Promise<void> {
+  let cause: Error | undefined;
+  const remember = (error: Error) => {
+    cause ??= error;
+  };
+  client.on('error', remember);
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    const reason = cause ?? toError(error);
+    throw new Error(`Redis is unreachable: ${describe(reason)}`, { cause: reason });
+  } finally {
+    client.off('error', remember);
+  }
+}
+
+/** Node reports a refused connection to several addresses as an AggregateError without a message. */
+function describe(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return error.message || (typeof code === 'string' ? code : error.name);
+}
+
+async function quit(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // fall through: the connection went away meanwhile
+    }
+  }
+  client.disconnect();
+}
