@@ -1,1 +1,10 @@
-export {};
+export { createKv } from './create-kv.js';
+export { MemoryKv, type MemoryKvOptions } from './memory-kv.js';
+export { RedisKv, type RedisKvOptions } from './redis-kv.js';
+export type {
+  Kv,
+  KvOptions,
+  RateLimitResult,
+  RateLimitWindow,
+  RateLimitWindowResult,
+} from './types.js';
