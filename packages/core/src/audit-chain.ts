@@ -21,13 +21,28 @@ export interface ChainedAuditEvent {
   prevHash: string;
 }
 
-/** hash = SHA-256(prev_hash ‖ canonical event), hex. */
+/**
+ * hash = SHA-256(prev_hash ‖ canonical event), hex. The event's fields are picked by name:
+ * a stored row also carries its own `hash` (and a driver may add columns), and hashing those
+ * too would make every stored row fail verification.
+ */
 export function auditHash(prevHash: string, event: ChainedAuditEvent): string {
-  const { prevHash: _omit, ...rest } = event;
-  return createHash('sha256')
-    .update(prevHash)
-    .update(canonicalJson({ ...rest, prevHash }))
-    .digest('hex');
+  const chained: ChainedAuditEvent = {
+    id: event.id,
+    seq: event.seq,
+    createdAt: event.createdAt,
+    accountId: event.accountId,
+    actorType: event.actorType,
+    actorId: event.actorId,
+    action: event.action,
+    targetType: event.targetType,
+    targetId: event.targetId,
+    data: event.data,
+    ip: event.ip,
+    requestId: event.requestId,
+    prevHash,
+  };
+  return createHash('sha256').update(prevHash).update(canonicalJson(chained)).digest('hex');
 }
 
 export interface AuditChainProblem {
