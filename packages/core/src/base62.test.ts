@@ -33,7 +33,8 @@ describe('randomBase62', () => {
         // A source that cycles through `pool`, with at least one usable byte in it.
         const bytes = [...pool, 7];
         let at = 0;
-        const random = (n: number) => Buffer.from(Array.from({ length: n }, () => bytes[at++ % bytes.length]!));
+        const random = (n: number) =>
+          Buffer.from(Array.from({ length: n }, () => bytes[at++ % bytes.length]!));
         const out = randomBase62(length, random);
         expect(out).toHaveLength(length);
         expect(isBase62(out)).toBe(true);
@@ -106,7 +107,8 @@ describe('encodeBase62Fixed', () => {
 describe('isBase62', () => {
   it('accepts only 0-9, A-Z and a-z', () => {
     expect(isBase62(BASE62_ALPHABET)).toBe(true);
-    for (const c of ['_', '-', '+', '/', '=', ' ', 'é', '\u0000', '０']) expect(isBase62(`a${c}b`)).toBe(false);
+    for (const c of ['_', '-', '+', '/', '=', ' ', 'é', '\u0000', '０'])
+      expect(isBase62(`a${c}b`)).toBe(false);
     expect(isBase62('ab_cd', 3)).toBe(true);
     expect(isBase62('ab_cd', 0, 2)).toBe(true);
   });

@@ -67,7 +67,14 @@ describe('newId', () => {
 
 describe('idTime', () => {
   it('is null for text that is not an id', () => {
-    for (const text of ['', 'key', 'key_', `key_${'0'.repeat(25)}`, `key_${'I'.repeat(26)}`, `key_8${'0'.repeat(25)}`]) {
+    for (const text of [
+      '',
+      'key',
+      'key_',
+      `key_${'0'.repeat(25)}`,
+      `key_${'I'.repeat(26)}`,
+      `key_8${'0'.repeat(25)}`,
+    ]) {
       expect(idTime(text)).toBeNull();
     }
   });
