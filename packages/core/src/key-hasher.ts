@@ -15,7 +15,8 @@ export interface KeyHash {
  * hashed before a rotation still verifies through `candidates`.
  */
 export class KeyHasher {
-  // Newest first. KeyObjects are made once: per-call key import is the slow part of an HMAC.
+  // Newest first. KeyObjects are made once, so no call imports key bytes (on Node 20 this
+  // measured the same speed as a raw Buffer key: createHmac itself is the cost, ~4 µs here).
   readonly #peppers: readonly { version: number; key: KeyObject }[];
 
   constructor(keyring: Keyring) {
