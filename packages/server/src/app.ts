@@ -1,0 +1,181 @@
+import { GatehouseError } from '@gatehouse/contract';
+import { newId } from '@gatehouse/core';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import type { Logger } from 'pino';
+import { errorBody, toGatehouseError } from './http/error-body.js';
+import { buildOpenApi } from './http/openapi.js';
+import { parseInput } from './http/parse-input.js';
+import type { AnyRoute } from './http/route.js';
+import { accountRoutes } from './routes/accounts.js';
+import { auditRoutes } from './routes/audit-events.js';
+import { keyRoutes } from './routes/keys.js';
+import { serviceRoutes } from './routes/service.js';
+import type { Runtime } from './runtime.js';
+import type { Caller } from './services/principal.js';
+
+export interface AppOptions {
+  runtime: Runtime;
+  logger: Logger;
+  bodyLimitBytes?: number;
+  /** Addresses or CIDRs of proxies whose X-Forwarded-For is believed; nothing else is. */
+  trustProxy?: string[];
+  version?: string;
+  /** Serve HTTPS: TLS 1.2 minimum, 1.3 preferred (Node negotiates the highest both support). */
+  https?: { cert: Buffer; key: Buffer };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null;
+  }
+}
+
+/** Reads the presented key: `Authorization: Bearer <key>`, or Basic with the key as the user name. */
+export function presentedKey(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const space = header.indexOf(' ');
+  if (space < 0) return null;
+  const scheme = header.slice(0, space).toLowerCase();
+  const value = header.slice(space + 1).trim();
+  if (scheme === 'bearer') return value === '' ? null : value;
+  if (scheme === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const user = colon < 0 ? decoded : decoded.slice(0, colon);
+    return user === '' ? null : user;
+  }
+  return null;
+}
+
+/**
+ * Builds the HTTP app over a runtime. Pure: no config reading, no listening; tests call it
+ * with in-memory stores and inject requests.
+ */
+export async function createApp(options: AppOptions): Promise<FastifyInstance> {
+  const { runtime, logger } = options;
+  const app = Fastify({
+    ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
+    loggerInstance: logger,
+    // one line per request, written by the onResponse hook below (no URL, no headers)
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
+    genReqId: () => newId('req'),
+    requestIdHeader: false,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // The HTTP and HTTPS variants differ only in the raw server type; handlers never touch it.
+  }) as unknown as FastifyInstance;
+  app.decorateRequest('caller', null);
+
+  // Strict JSON: an empty body is "no parameters"; `__proto__` and constructor.prototype keys
+  // are refused before any handler sees them.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(
+        null,
+        JSON.parse(text, (key, value: unknown) => {
+          if (key === '__proto__' || (key === 'constructor' && value !== null && typeof value === 'object')) {
+            throw new GatehouseError('body_invalid_json');
+          }
+          return value;
+        }),
+      );
+    } catch {
+      done(new GatehouseError('body_invalid_json'), undefined);
+    }
+  });
+
+  const hsts = options.https !== undefined;
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('Request-Id', request.id);
+    if (hsts) reply.header('Strict-Transport-Security', 'max-age=63072000; includeSubDomains');
+    reply.header('Cache-Control', 'no-store');
+    reply.header('X-Content-Type-Options', 'nosniff');
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        request_id: request.id,
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        latency_ms: Math.round(reply.elapsedTime * 100) / 100,
+        key_id: request.caller?.principal.kind === 'cli' ? null : (request.caller?.principal.keyId ?? null),
+        ip: request.ip,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const mapped = toGatehouseError(err);
+    if (mapped.status >= 500) request.log.error({ err }, 'request failed');
+    if (mapped.code === 'rate_limited' || mapped.status === 503) reply.header('Retry-After', '1');
+    return reply.status(mapped.status).send(errorBody(mapped, request.id));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    return reply.status(404).send(errorBody(new GatehouseError('route_not_found'), request.id));
+  });
+
+  const routes: AnyRoute[] = [
+    ...serviceRoutes(runtime, () => openapi),
+    ...accountRoutes(runtime),
+    ...keyRoutes(runtime),
+    ...auditRoutes(runtime),
+  ];
+  const openapi = buildOpenApi(routes, options.version ?? '0.1.0');
+
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.url,
+      handler: async (request, reply) => {
+        let caller: Caller = {
+          principal: { kind: 'cli', user: 'anonymous' },
+          ip: request.ip,
+          requestId: request.id,
+        };
+        if (route.auth !== 'none') {
+          const secret = presentedKey(request.headers.authorization);
+          if (secret === null) throw new GatehouseError('authentication_required');
+          const principal = await runtime.authenticator.authenticate(secret, request.ip);
+          caller = { principal, ip: request.ip, requestId: request.id };
+          request.caller = caller;
+          if (route.auth === 'operator' && principal.kind !== 'operator')
+            throw new GatehouseError('operator_only');
+        }
+        const body = route.body ? parseInput(route.body, request.body) : undefined;
+        const query = route.query ? parseInput(route.query, request.query) : undefined;
+        if (!route.query && request.query && Object.keys(request.query as object).length > 0) {
+          throw new GatehouseError('parameter_unknown', {
+            message: 'This endpoint takes no query parameters.',
+          });
+        }
+        const result = await route.handler({
+          caller,
+          body,
+          query,
+          params: request.params as Record<string, string>,
+          request,
+          reply,
+        });
+        if (route.status) reply.status(route.status);
+        return result;
+      },
+    });
+  }
+  return app;
+}

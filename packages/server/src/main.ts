@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import { type Config, ConfigError } from './config.js';
+import { createLogger } from './logger.js';
+import { openRuntime, type Runtime } from './runtime.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  runtime: Runtime;
+  logger: Logger;
+  url: string;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Opens the store (running migrations), builds the app and listens. */
+export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+  if (
+    config.production &&
+    config.tlsCert === undefined &&
+    !LOOPBACK.test(config.host) &&
+    !config.trustProxy
+  ) {
+    throw new ConfigError(
+      'GATEHOUSE_HOST: plain HTTP on a non-loopback address is refused in production; set GATEHOUSE_TLS_CERT/KEY or GATEHOUSE_TRUST_PROXY for a TLS front proxy',
+    );
+  }
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const runtime = await openRuntime(config, logger);
+  const trustProxy = config.trustProxy
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const app = await createApp({
+    runtime,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    ...(trustProxy ? { trustProxy } : {}),
+    ...(config.tlsCert && config.tlsKey
+      ? {
+          https: {
+            cert: readFileSync(config.tlsCert),
+            key: readFileSync(config.tlsKey),
+          },
+        }
+      : {}),
+  });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    runtime,
+    logger,
+    url,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await runtime.close();
+      })();
+      return closing;
+    },
+  };
+}

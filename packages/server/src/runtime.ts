@@ -1,0 +1,118 @@
+import { join } from 'node:path';
+import { type Clock, KeyHasher, type Keyring, type RandomBytes, systemClock } from '@gatehouse/core';
+import { createKv, type Kv } from '@gatehouse/kv';
+import { createStore, type Store } from '@gatehouse/store';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { loadKeyring } from './keyring-loader.js';
+import { AccountService } from './services/account-service.js';
+import { AuditService } from './services/audit-service.js';
+import { FailedAuthRecorder } from './services/failed-auth-recorder.js';
+import { KeyAuthenticator } from './services/key-authenticator.js';
+import { KeyService } from './services/key-service.js';
+import { LastUsedTracker } from './services/last-used-tracker.js';
+
+/** Everything the HTTP app and the CLI act through. Built once from the config. */
+export interface Runtime {
+  store: Store;
+  kv: Kv;
+  keyring: Keyring;
+  clock: Clock;
+  authenticator: KeyAuthenticator;
+  lastUsed: LastUsedTracker;
+  failedAuth: FailedAuthRecorder;
+  accounts: AccountService;
+  keys: KeyService;
+  audit: AuditService;
+  close(): Promise<void>;
+}
+
+export interface RuntimeParts {
+  store: Store;
+  kv: Kv;
+  keyring: Keyring;
+  clock?: Clock;
+  random?: RandomBytes;
+  logger?: Logger;
+  keyCacheTtlMs?: number;
+}
+
+/** Pure wiring of the services over given parts; tests call this with in-memory twins. */
+export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
+  const clock = parts.clock ?? systemClock;
+  const { store, kv, keyring } = parts;
+  const onError = (what: string) => (err: unknown) => parts.logger?.error({ err }, what);
+  const hasher = new KeyHasher(keyring);
+  const lastUsed = new LastUsedTracker(store, 10_000, onError('last_used_at flush failed'));
+  const failedAuth = new FailedAuthRecorder(store, clock, 60_000, onError('failed-auth summary failed'));
+  // Without a shared kv (one instance, or the CLI beside a server on SQLite), a change made by
+  // another process reaches this one only through the store, so cache for one second at most.
+  const cacheTtlMs = parts.keyCacheTtlMs ?? (kv.kind === 'redis' ? 30_000 : 1_000);
+  const authenticator = new KeyAuthenticator({
+    store,
+    kv,
+    hasher,
+    clock,
+    cacheTtlMs,
+    onFailure: (f) => failedAuth.record(f),
+    onSuccess: (row) => lastUsed.record(row.id, clock.now()),
+  });
+  await authenticator.start();
+  lastUsed.start();
+  failedAuth.start();
+  const random = parts.random;
+  return {
+    store,
+    kv,
+    keyring,
+    clock,
+    authenticator,
+    lastUsed,
+    failedAuth,
+    accounts: new AccountService({ store, clock }),
+    keys: new KeyService({ store, hasher, clock, authenticator, ...(random ? { random } : {}) }),
+    audit: new AuditService({ store }),
+    async close() {
+      await authenticator.stop();
+      await lastUsed.stop();
+      await failedAuth.stop();
+    },
+  };
+}
+
+/** Opens the configured store (migrated), kv and keyring and wires the services over them. */
+export async function openRuntime(config: Config, logger?: Logger): Promise<Runtime> {
+  const { keyring, source } = loadKeyring(config);
+  if (source === 'generated')
+    logger?.warn('generated a new keyring in the data dir; back it up, or set GATEHOUSE_KEYRING');
+  const store = await createStore(
+    config.databaseUrl !== undefined
+      ? { url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) }
+      : { url: join(config.dataDir, 'gatehouse.db') },
+  );
+  try {
+    await store.migrate();
+    const kv = await createKv({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      onError: (err) => logger?.warn({ err }, 'shared state (kv) error'),
+    });
+    const runtime = await createRuntime({
+      store,
+      kv,
+      keyring,
+      ...(logger ? { logger } : {}),
+      ...(config.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: config.keyCacheTtlMs } : {}),
+    });
+    const closeServices = runtime.close;
+    runtime.close = async () => {
+      await closeServices();
+      await kv.close();
+      await store.close();
+    };
+    return runtime;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,166 @@
+import { GatehouseError } from '@gatehouse/contract';
+import { type Clock, compileAllowlist, type KeyHasher, parseApiKey } from '@gatehouse/core';
+import type { Kv } from '@gatehouse/kv';
+import type { KeyRow, Store } from '@gatehouse/store';
+import type { Principal } from './principal.js';
+
+/** Why a key was refused. Only the audit trail and the monitor see this; clients get one answer. */
+export type AuthFailureReason = 'malformed' | 'not_found' | 'revoked' | 'expired' | 'ip_not_allowed';
+
+export interface AuthFailure {
+  reason: AuthFailureReason;
+  ip: string | null;
+  keyId: string | null;
+  accountId: string | null;
+}
+
+export type KeyCheck =
+  | { ok: true; row: KeyRow }
+  | { ok: false; reason: AuthFailureReason; row: KeyRow | null };
+
+interface CacheEntry {
+  row: KeyRow;
+  allows: (ip: string) => boolean;
+  fetchedAt: number;
+}
+
+/** The pub/sub channel on which every instance drops a changed key from its cache. */
+export const KEY_INVALIDATION_CHANNEL = 'keys:invalidate';
+
+export interface KeyAuthenticatorOptions {
+  store: Store;
+  kv: Kv;
+  hasher: KeyHasher;
+  clock: Clock;
+  /** How long a looked-up key may be served from memory before the store is asked again. */
+  cacheTtlMs: number;
+  maxCacheEntries?: number;
+  onFailure?: (failure: AuthFailure) => void;
+  onSuccess?: (row: KeyRow) => void;
+}
+
+/**
+ * Turns a presented secret into a principal: parse and checksum first (a malformed key never
+ * reaches the store), then a cached lookup by HMAC, then status, expiry and IP allowlist.
+ * Revocations and changes are fanned out over the kv's pub/sub so every instance drops its
+ * cached copy at once.
+ */
+export class KeyAuthenticator {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly hashById = new Map<string, string>();
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly maxEntries: number;
+
+  constructor(private readonly options: KeyAuthenticatorOptions) {
+    this.maxEntries = options.maxCacheEntries ?? 100_000;
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = await this.options.kv.subscribe(KEY_INVALIDATION_CHANNEL, (keyId) => this.drop(keyId));
+  }
+
+  async stop(): Promise<void> {
+    await this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  /** Tells every instance (this one included) to forget a key it may have cached. */
+  async invalidate(keyId: string): Promise<void> {
+    this.drop(keyId);
+    await this.options.kv.publish(KEY_INVALIDATION_CHANNEL, keyId);
+  }
+
+  private drop(keyId: string): void {
+    const hash = this.hashById.get(keyId);
+    if (hash !== undefined) {
+      this.cache.delete(hash);
+      this.hashById.delete(keyId);
+    }
+  }
+
+  /** Checks a secret without side effects on the cache's callers; used by verify and authenticate. */
+  async check(secret: string, ip: string | null): Promise<KeyCheck> {
+    const parsed = parseApiKey(secret);
+    if (parsed === null) return { ok: false, reason: 'malformed', row: null };
+    const now = this.options.clock.now();
+    const current = this.options.hasher.hash(secret);
+    let entry = this.cache.get(current.hash);
+    if (entry === undefined || now - entry.fetchedAt > this.options.cacheTtlMs) {
+      const row = await this.lookup(secret, current.hash);
+      if (row === undefined || row.type !== parsed.type || row.mode !== parsed.mode) {
+        if (entry !== undefined) this.cache.delete(current.hash);
+        return { ok: false, reason: 'not_found', row: null };
+      }
+      entry = { row, allows: compileAllowlist(row.ipAllowlist), fetchedAt: now };
+      this.remember(current.hash, entry);
+    }
+    const row = entry.row;
+    if (row.revokedAt !== null && row.revokedAt <= now) return { ok: false, reason: 'revoked', row };
+    if (row.expiresAt !== null && row.expiresAt <= now) return { ok: false, reason: 'expired', row };
+    if (row.ipAllowlist.length > 0 && (ip === null || !entry.allows(ip))) {
+      return { ok: false, reason: 'ip_not_allowed', row };
+    }
+    return { ok: true, row };
+  }
+
+  /**
+   * Authenticates a request's key. Every refusal but the IP allowlist answers the same
+   * `invalid_api_key`; the real reason goes to `onFailure` (audit and monitor).
+   */
+  async authenticate(secret: string, ip: string | null): Promise<Principal> {
+    const result = await this.check(secret, ip);
+    if (!result.ok) {
+      this.options.onFailure?.({
+        reason: result.reason,
+        ip,
+        keyId: result.row?.id ?? null,
+        accountId: result.row?.accountId ?? null,
+      });
+      throw new GatehouseError(result.reason === 'ip_not_allowed' ? 'ip_not_allowed' : 'invalid_api_key');
+    }
+    const row = result.row;
+    this.options.onSuccess?.(row);
+    if (row.type === 'admin') return { kind: 'operator', keyId: row.id, scopes: row.scopes };
+    return {
+      kind: 'account',
+      keyId: row.id,
+      accountId: row.accountId as string,
+      mode: row.mode as 'test' | 'live',
+      type: row.type,
+      scopes: row.scopes,
+    };
+  }
+
+  private async lookup(secret: string, currentHash: string): Promise<KeyRow | undefined> {
+    const { store, hasher } = this.options;
+    const found = await store.findKeyByHash(currentHash);
+    if (found !== undefined) return found;
+    // A key hashed under an older pepper version still verifies; it is re-hashed under the
+    // current version on first use so the old pepper can eventually be retired.
+    for (const candidate of hasher.candidates(secret)) {
+      if (candidate.hash === currentHash) continue;
+      const old = await store.findKeyByHash(candidate.hash);
+      if (old !== undefined) {
+        const updated = await store.updateKey(old.id, {
+          keyHash: currentHash,
+          pepperVersion: hasher.currentVersion,
+        });
+        return updated ?? old;
+      }
+    }
+    return undefined;
+  }
+
+  private remember(hash: string, entry: CacheEntry): void {
+    if (this.cache.size >= this.maxEntries) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) {
+        const evicted = this.cache.get(oldest.value);
+        this.cache.delete(oldest.value);
+        if (evicted) this.hashById.delete(evicted.row.id);
+      }
+    }
+    this.cache.set(hash, entry);
+    this.hashById.set(entry.row.id, hash);
+  }
+}

@@ -1,0 +1,61 @@
+import { GatehouseError, type KeyMode, type KeyType } from '@gatehouse/contract';
+import { scopeAllows } from '@gatehouse/core';
+import type { AuditActorType } from '@gatehouse/store';
+
+/** Who is acting: an operator key, an account's key, or the CLI on the operator's machine. */
+export type Principal =
+  | { kind: 'operator'; keyId: string; scopes: readonly string[] }
+  | {
+      kind: 'account';
+      keyId: string;
+      accountId: string;
+      mode: KeyMode;
+      type: KeyType;
+      scopes: readonly string[];
+    }
+  | { kind: 'cli'; user: string };
+
+/** A principal plus where the request came from, for the audit trail. */
+export interface Caller {
+  principal: Principal;
+  ip: string | null;
+  requestId: string | null;
+}
+
+export function auditActor(principal: Principal): { actorType: AuditActorType; actorId: string } {
+  switch (principal.kind) {
+    case 'operator':
+      return { actorType: 'admin_key', actorId: principal.keyId };
+    case 'account':
+      return { actorType: 'api_key', actorId: principal.keyId };
+    case 'cli':
+      return { actorType: 'cli', actorId: `cli:${principal.user}` };
+  }
+}
+
+export function isOperator(principal: Principal): boolean {
+  return principal.kind === 'operator' || principal.kind === 'cli';
+}
+
+export function requireOperator(caller: Caller): void {
+  if (!isOperator(caller.principal)) throw new GatehouseError('operator_only');
+}
+
+/** Refuses with 403 `insufficient_scope` unless the principal holds `scope`. */
+export function requireScope(caller: Caller, scope: string): void {
+  const p = caller.principal;
+  if (p.kind === 'cli') return;
+  if (!scopeAllows(p.scopes, scope)) throw new GatehouseError('insufficient_scope');
+}
+
+/**
+ * True when `held` covers everything `wanted` grants: a caller may only hand out what it has
+ * (no privilege escalation through key creation or update).
+ */
+export function scopeCovers(held: readonly string[], wanted: string): boolean {
+  if (held.includes('*')) return true;
+  if (wanted === '*') return false;
+  const [resource, action] = wanted.split(':');
+  if (action === '*') return scopeAllows(held, `${resource}:read`) && scopeAllows(held, `${resource}:write`);
+  return scopeAllows(held, wanted);
+}
