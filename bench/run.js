@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// `npm run bench -- <name>`: runs benchmarks side by side with their baselines in one process
+// run, and writes bench/results/<name>.json. See bench/README.md for the latest table.
+import { writeFileSync } from 'node:fs';
+
+const suites = {
+  keys: () => import('./keys.js'),
+};
+
+const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const selected = names.length > 0 ? names : Object.keys(suites);
+for (const name of selected) {
+  const load = suites[name];
+  if (!load) {
+    console.error(`unknown benchmark: ${name} (have: ${Object.keys(suites).join(', ')})`);
+    process.exit(2);
+  }
+  const { run } = await load();
+  const result = await run();
+  const file = new URL(`./results/${name}.json`, import.meta.url);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(result.markdown);
+}
