@@ -1,1 +1,4 @@
-export {};
+export { createStore } from './create-store.js';
+export { dropPostgresSchema } from './postgres-backend.js';
+export { StoreConstraintError } from './store-constraint-error.js';
+export type * from './types.js';

@@ -1,0 +1,20 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+/**
+ * What a dialect brings to the store: a Kysely instance and the few things that really
+ * differ between SQLite and PostgreSQL. Everything else is dialect-free.
+ */
+export interface Backend {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly db: Kysely<Database>;
+  /** The schema holding the migration tables (PostgreSQL); undefined on SQLite. */
+  readonly migrationTableSchema: string | undefined;
+  /**
+   * Runs fn while no other process migrates the same database, after making sure the
+   * place the tables go into exists.
+   */
+  exclusivelyForMigration<T>(fn: () => Promise<T>): Promise<T>;
+  /** Closes the connection or pool. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,64 @@
+import { Migrator, sql } from 'kysely';
+import type { Backend } from './backend.js';
+import { KyselyStoreOps } from './kysely-store-ops.js';
+import { migrationProvider } from './migrations/index.js';
+import { openPostgresBackend } from './postgres-backend.js';
+import { openSqliteBackend } from './sqlite-backend.js';
+import type { Store, StoreOps, StoreOptions } from './types.js';
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//i;
+
+/**
+ * Opens the store: PostgreSQL for a `postgres://` url, otherwise SQLite at the given file
+ * path (its directory is created) or `:memory:`. Call `migrate()` before first use.
+ */
+export async function createStore(options: StoreOptions): Promise<Store> {
+  const backend = POSTGRES_URL.test(options.url)
+    ? openPostgresBackend(options.url, options.schema)
+    : openSqliteBackend(options.url);
+  return new KyselyStore(backend);
+}
+
+class KyselyStore extends KyselyStoreOps implements Store {
+  readonly dialect: Store['dialect'];
+  readonly #backend: Backend;
+
+  constructor(backend: Backend) {
+    super(backend.db);
+    this.dialect = backend.dialect;
+    this.#backend = backend;
+  }
+
+  /**
+   * Runs fn in one transaction and commits when it resolves, rolls back when it throws.
+   * Inside fn use only `tx`: on SQLite the store's other methods wait for the transaction's
+   * connection, so calling them from fn would never finish.
+   */
+  transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => fn(new KyselyStoreOps(trx)));
+  }
+
+  /** Brings the schema up to date. Idempotent, and safe to run from several processes at once. */
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrationProvider,
+      ...(this.#backend.migrationTableSchema === undefined
+        ? {}
+        : { migrationTableSchema: this.#backend.migrationTableSchema }),
+    });
+    const { error, results } = await this.#backend.exclusivelyForMigration(() => migrator.migrateToLatest());
+    if (error !== undefined) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+      throw new Error(failed ? `migration ${failed} failed` : 'migration failed', { cause: error });
+    }
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  close(): Promise<void> {
+    return this.#backend.close();
+  }
+}

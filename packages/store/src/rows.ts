@@ -1,0 +1,124 @@
+import type { AnyKeyType, KeyMode } from '@gatehouse/contract';
+import { canonicalJson } from '@gatehouse/core';
+import type { AccountsTable, ApiKeysTable, AuditEventsTable } from './schema.js';
+import type { AccountRow, AuditActorType, AuditRow, KeyRow } from './types.js';
+
+/** Conversions between the store's rows (camelCase, parsed JSON) and table rows (snake_case, JSON text). */
+
+function decode<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
+
+function decodeNullable<T>(text: string | null): T | null {
+  return text === null ? null : decode<T>(text);
+}
+
+function encodeNullable(value: unknown): string | null {
+  return value === null ? null : canonicalJson(value);
+}
+
+export function accountColumns(row: AccountRow): AccountsTable {
+  return {
+    id: row.id,
+    name: row.name,
+    max_key_age_days: row.maxKeyAgeDays,
+    rate_limits: encodeNullable(row.rateLimits),
+    metadata: canonicalJson(row.metadata),
+    created_at: row.createdAt,
+  };
+}
+
+export function toAccountRow(r: AccountsTable): AccountRow {
+  return {
+    id: r.id,
+    name: r.name,
+    maxKeyAgeDays: r.max_key_age_days,
+    rateLimits: decodeNullable(r.rate_limits),
+    metadata: decode(r.metadata),
+    createdAt: r.created_at,
+  };
+}
+
+export function keyColumns(row: KeyRow): ApiKeysTable {
+  return {
+    id: row.id,
+    account_id: row.accountId,
+    type: row.type,
+    mode: row.mode,
+    name: row.name,
+    key_hash: row.keyHash,
+    pepper_version: row.pepperVersion,
+    hint: row.hint,
+    scopes: canonicalJson(row.scopes),
+    ip_allowlist: canonicalJson(row.ipAllowlist),
+    rate_limits: encodeNullable(row.rateLimits),
+    metadata: canonicalJson(row.metadata),
+    created_at: row.createdAt,
+    expires_at: row.expiresAt,
+    last_used_at: row.lastUsedAt,
+    revoked_at: row.revokedAt,
+    revoked_reason: row.revokedReason,
+    rolled_to: row.rolledTo,
+  };
+}
+
+export function toKeyRow(r: ApiKeysTable): KeyRow {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    type: r.type as AnyKeyType,
+    mode: r.mode as KeyMode | null,
+    name: r.name,
+    keyHash: r.key_hash,
+    pepperVersion: r.pepper_version,
+    hint: r.hint,
+    scopes: decode(r.scopes),
+    ipAllowlist: decode(r.ip_allowlist),
+    rateLimits: decodeNullable(r.rate_limits),
+    metadata: decode(r.metadata),
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
+    revokedAt: r.revoked_at,
+    revokedReason: r.revoked_reason,
+    rolledTo: r.rolled_to,
+  };
+}
+
+export function auditColumns(row: AuditRow): AuditEventsTable {
+  return {
+    id: row.id,
+    seq: row.seq,
+    created_at: row.createdAt,
+    account_id: row.accountId,
+    actor_type: row.actorType,
+    actor_id: row.actorId,
+    action: row.action,
+    target_type: row.targetType,
+    target_id: row.targetId,
+    data: canonicalJson(row.data),
+    ip: row.ip,
+    request_id: row.requestId,
+    prev_hash: row.prevHash,
+    hash: row.hash,
+  };
+}
+
+export function toAuditRow(r: AuditEventsTable): AuditRow {
+  return {
+    id: r.id,
+    seq: r.seq,
+    createdAt: r.created_at,
+    accountId: r.account_id,
+    actorType: r.actor_type as AuditActorType,
+    actorId: r.actor_id,
+    action: r.action,
+    targetType: r.target_type,
+    targetId: r.target_id,
+    data: decode(r.data),
+    ip: r.ip,
+    requestId: r.request_id,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
