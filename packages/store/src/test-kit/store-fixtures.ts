@@ -1,0 +1,59 @@
+import type { AccountRow, AuditInput, KeyRow } from '../types.js';
+import { monotonicId } from './monotonic-id.js';
+
+/** Rows with every field set to something plausible; tests override what they look at. */
+export function accountFixture(overrides: Partial<AccountRow> = {}): AccountRow {
+  return {
+    id: monotonicId('acct'),
+    name: 'PayQI Ltd',
+    maxKeyAgeDays: 90,
+    rateLimits: null,
+    metadata: {},
+    createdAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+let hashCounter = 0;
+
+export function keyFixture(accountId: string | null, overrides: Partial<KeyRow> = {}): KeyRow {
+  const id = monotonicId('key');
+  return {
+    id,
+    accountId,
+    type: 'secret',
+    mode: 'test',
+    name: null,
+    keyHash: `hash-${id}-${++hashCounter}`,
+    pepperVersion: 1,
+    hint: 'sk_test_…wxyz',
+    scopes: ['*'],
+    ipAllowlist: [],
+    rateLimits: null,
+    metadata: {},
+    createdAt: 1_700_000_000_000,
+    expiresAt: null,
+    lastUsedAt: null,
+    revokedAt: null,
+    revokedReason: null,
+    rolledTo: null,
+    ...overrides,
+  };
+}
+
+export function auditFixture(overrides: Partial<AuditInput> = {}): AuditInput {
+  return {
+    id: monotonicId('aud'),
+    createdAt: 1_700_000_000_000,
+    accountId: null,
+    actorType: 'system',
+    actorId: 'system',
+    action: 'test.event',
+    targetType: null,
+    targetId: null,
+    data: {},
+    ip: null,
+    requestId: null,
+    ...overrides,
+  };
+}
