@@ -20,10 +20,26 @@ interface ErrorSpec {
 }
 
 export const ERROR_CODES = {
-  parameter_invalid: { status: 400, type: 'invalid_request_error', message: 'A parameter has an invalid value.' },
-  parameter_missing: { status: 400, type: 'invalid_request_error', message: 'A required parameter is missing.' },
-  parameter_unknown: { status: 400, type: 'invalid_request_error', message: 'The request has an unknown parameter.' },
-  body_invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.' },
+  parameter_invalid: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'A parameter has an invalid value.',
+  },
+  parameter_missing: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'A required parameter is missing.',
+  },
+  parameter_unknown: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The request has an unknown parameter.',
+  },
+  body_invalid_json: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The request body is not valid JSON.',
+  },
   body_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
   unsupported_media_type: {
     status: 415,
@@ -63,6 +79,21 @@ export const ERROR_CODES = {
     type: 'permission_error',
     message: 'A key can only act on objects of its own mode (test or live).',
   },
+  secret_key_in_browser: {
+    status: 403,
+    type: 'permission_error',
+    message: 'Secret keys must not be used from a browser. Use a publishable key.',
+  },
+  publishable_key_not_allowed: {
+    status: 403,
+    type: 'permission_error',
+    message: 'Publishable keys can only be used on public routes from allowed origins.',
+  },
+  idempotency_key_invalid: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The Idempotency-Key header must be 1 to 255 printable characters.',
+  },
   rate_limited: { status: 429, type: 'rate_limit_error', message: 'Too many requests. Retry later.' },
   idempotency_key_in_use: {
     status: 409,
@@ -75,6 +106,12 @@ export const ERROR_CODES = {
     message: 'This idempotency key was already used with a different request.',
   },
   internal_error: { status: 500, type: 'api_error', message: 'An internal error occurred.' },
+  upstream_unavailable: { status: 502, type: 'api_error', message: 'The upstream service is unavailable.' },
+  upstream_timeout: {
+    status: 504,
+    type: 'api_error',
+    message: 'The upstream service did not answer in time.',
+  },
   service_unavailable: { status: 503, type: 'api_error', message: 'The service is temporarily unavailable.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { ERROR_TYPES } from './errors.js';
 import { idPattern } from './ids.js';
-import { KEY_MODES, KEY_STATUSES, KEY_TYPES, MAX_GRACE_PERIOD_SECONDS, REVOKE_REASONS, SCOPE_PATTERN } from './keys.js';
+import {
+  KEY_MODES,
+  KEY_STATUSES,
+  KEY_TYPES,
+  MAX_GRACE_PERIOD_SECONDS,
+  REVOKE_REASONS,
+  SCOPE_PATTERN,
+} from './keys.js';
 
 // Request schemas are strict: an unknown field is refused with `parameter_unknown`.
 // Response schemas describe what the server sends; they also generate the OpenAPI document.
@@ -80,7 +87,10 @@ export type CreateAccountRequest = z.infer<typeof CreateAccountRequest>;
 
 export const CreateKeyRequest = z.strictObject({
   account: AccountId.optional().describe('Operator keys only: the account the key belongs to'),
-  mode: z.enum(KEY_MODES).optional().describe('Defaults to the calling key’s mode; operator keys must set it'),
+  mode: z
+    .enum(KEY_MODES)
+    .optional()
+    .describe('Defaults to the calling key’s mode; operator keys must set it'),
   type: z.enum(KEY_TYPES).default('secret'),
   name: name.optional(),
   scopes: z.array(Scope).max(100).optional(),

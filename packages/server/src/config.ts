@@ -25,6 +25,12 @@ export interface Config {
   bodyLimitBytes: number;
   /** how long a verified key stays in the in-process cache */
   keyCacheTtlMs: number | undefined;
+  /** shared secret for the Gatehouse-Signature header sent upstream */
+  upstreamSecret: string | undefined;
+  upstreamTimeoutMs: number;
+  /** JSON file with per-route scopes, public routes, allowed origins and default rate limits */
+  gatewayConfigFile: string | undefined;
+  requestLogRetentionDays: number;
 }
 
 const optionalString = z
@@ -65,11 +71,22 @@ const ConfigSchema = z.object({
     .max(100 * 1024 * 1024)
     .default(64 * 1024),
   GATEHOUSE_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).optional(),
+  GATEHOUSE_UPSTREAM_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, {
+    message: 'must be at least 32 characters',
+  }),
+  GATEHOUSE_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  GATEHOUSE_GATEWAY_CONFIG: optionalString,
+  GATEHOUSE_REQUEST_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   NODE_ENV: z.string().optional(),
 });
 
 /** Variables whose values are secrets: never echoed, even in a validation error. */
-const SECRET_VARIABLES = new Set(['GATEHOUSE_KEYRING', 'GATEHOUSE_DATABASE_URL', 'GATEHOUSE_REDIS_URL']);
+const SECRET_VARIABLES = new Set([
+  'GATEHOUSE_KEYRING',
+  'GATEHOUSE_DATABASE_URL',
+  'GATEHOUSE_REDIS_URL',
+  'GATEHOUSE_UPSTREAM_SECRET',
+]);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -121,5 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: c.GATEHOUSE_LOG_LEVEL,
     bodyLimitBytes: c.GATEHOUSE_BODY_LIMIT,
     keyCacheTtlMs: c.GATEHOUSE_KEY_CACHE_TTL_MS,
+    upstreamSecret: c.GATEHOUSE_UPSTREAM_SECRET,
+    upstreamTimeoutMs: c.GATEHOUSE_UPSTREAM_TIMEOUT_MS,
+    gatewayConfigFile: c.GATEHOUSE_GATEWAY_CONFIG,
+    requestLogRetentionDays: c.GATEHOUSE_REQUEST_LOG_RETENTION_DAYS,
   };
 }

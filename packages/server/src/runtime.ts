@@ -11,6 +11,7 @@ import { FailedAuthRecorder } from './services/failed-auth-recorder.js';
 import { KeyAuthenticator } from './services/key-authenticator.js';
 import { KeyService } from './services/key-service.js';
 import { LastUsedTracker } from './services/last-used-tracker.js';
+import { discardRequestLog, type RequestLogSink } from './services/request-log.js';
 
 /** Everything the HTTP app and the CLI act through. Built once from the config. */
 export interface Runtime {
@@ -24,6 +25,8 @@ export interface Runtime {
   accounts: AccountService;
   keys: KeyService;
   audit: AuditService;
+  /** the request log writer (batched); the gateway and the API record every request here */
+  requestLog: RequestLogSink;
   close(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
     accounts: new AccountService({ store, clock }),
     keys: new KeyService({ store, hasher, clock, authenticator, ...(random ? { random } : {}) }),
     audit: new AuditService({ store }),
+    requestLog: discardRequestLog,
     async close() {
       await authenticator.stop();
       await lastUsed.stop();
