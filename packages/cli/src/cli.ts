@@ -147,7 +147,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.stderr(`\n${lines.join('\n')}\n\n`);
       return await new Promise<number>(() => {});
     }
-    const logger = createLogger({ level: 'warn', destination: { write: (l: string) => io.stderr(l) } });
+    const logger = createLogger({
+      level: 'warn',
+      destination: { write: (l: string) => io.stderr(humanLogLine(l)) },
+    });
     runtime = await openRuntime(config, logger);
     const caller = cliCaller();
     const key = `${group} ${action ?? ''}`.trim();
@@ -211,7 +214,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           (k) =>
             `${k.id}  ${k.hint.padEnd(16)} ${k.type.padEnd(11)} ${k.mode.padEnd(4)} ${k.status.padEnd(8)} ${k.rotation_due ? 'ROTATE ' : ''}${k.name ?? ''}`,
         );
-        out({ object: 'list', data: page.data, has_more: page.hasMore }, rows.join('\n') || '(no keys)');
+        const header = `${'ID'.padEnd(30)}  ${'HINT'.padEnd(16)} ${'TYPE'.padEnd(11)} MODE ${'STATUS'.padEnd(8)} NAME`;
+        out(
+          { object: 'list', data: page.data, has_more: page.hasMore },
+          rows.length > 0 ? [header, ...rows].join('\n') : '(no keys)',
+        );
         return 0;
       }
       case 'keys get': {
@@ -308,6 +315,17 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 1;
   } finally {
     await runtime?.close();
+  }
+}
+
+/** The CLI's own warnings are for a person: print the message, not the JSON log line. */
+function humanLogLine(line: string): string {
+  try {
+    const parsed = JSON.parse(line) as { msg?: unknown; level?: unknown };
+    const level = typeof parsed.level === 'number' && parsed.level >= 50 ? 'error' : 'warning';
+    return `gatehouse: ${level}: ${String(parsed.msg ?? '')}\n`;
+  } catch {
+    return line;
   }
 }
 
