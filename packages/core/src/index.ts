@@ -11,3 +11,4 @@ export * from './keyring.js';
 export * from './redact.js';
 export * from './scopes.js';
 export * from './ulid.js';
+export * from './upstream-signature.js';
