@@ -1,7 +1,16 @@
 import { auditHash, canonicalJson } from '@gatehouse/core';
 import { type Kysely, sql, type Updateable } from 'kysely';
 import { paginate } from './paginate.js';
-import { accountColumns, auditColumns, keyColumns, toAccountRow, toAuditRow, toKeyRow } from './rows.js';
+import {
+  accountColumns,
+  auditColumns,
+  keyColumns,
+  requestLogColumns,
+  toAccountRow,
+  toAuditRow,
+  toKeyRow,
+  toRequestLogRow,
+} from './rows.js';
 import type { ApiKeysTable, Database } from './schema.js';
 import { translatingConstraintErrors } from './store-constraint-error.js';
 import type {
@@ -14,12 +23,16 @@ import type {
   KeyRow,
   Page,
   PageQuery,
+  RequestLogFilter,
+  RequestLogRow,
   StoreOps,
 } from './types.js';
 
 /** Entries per UPDATE in touchKeys: 5 parameters each, well under every dialect's limit. */
 const TOUCH_BATCH = 200;
 const DEFAULT_AUDIT_BATCH = 500;
+/** Rows per INSERT in insertRequestLogs: 12 parameters each, 6 000 per statement. */
+const REQUEST_LOG_CHUNK = 500;
 
 /** StoreOps over a Kysely instance: the pool itself, or one transaction. Dialect-free. */
 export class KyselyStoreOps implements StoreOps {
@@ -175,6 +188,66 @@ export class KyselyStoreOps implements StoreOps {
       .where('id', '=', 1)
       .executeTakeFirstOrThrow(() => new Error('audit_head row missing: run migrate()'));
     return { seq: head.seq, hash: head.hash };
+  }
+
+  async insertRequestLogs(rows: readonly RequestLogRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += REQUEST_LOG_CHUNK) {
+      const chunk = rows.slice(i, i + REQUEST_LOG_CHUNK).map(requestLogColumns);
+      await this.db
+        .insertInto('request_logs')
+        .values(chunk)
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+    }
+  }
+
+  /**
+   * Ordered by (created_at, id), so the (account_id, created_at) and (key_id, created_at)
+   * indexes serve both the filter and the order; the cursor is a request id, resolved to its
+   * position within the same filter (a cursor from outside the filter gives an empty page).
+   */
+  listRequestLogs(filter: RequestLogFilter, page: PageQuery): Promise<Page<RequestLogRow>> {
+    const filtered = () => {
+      let q = this.db.selectFrom('request_logs');
+      if (filter.accountId !== undefined) q = q.where('account_id', '=', filter.accountId);
+      if (filter.keyId !== undefined) q = q.where('key_id', '=', filter.keyId);
+      if (filter.mode !== undefined) q = q.where('mode', '=', filter.mode);
+      if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+      if (filter.since !== undefined) q = q.where('created_at', '>=', filter.since);
+      if (filter.until !== undefined) q = q.where('created_at', '<', filter.until);
+      return q;
+    };
+    return paginate(
+      page,
+      async (id) => filtered().select(['created_at', 'id']).where('id', '=', id).executeTakeFirst(),
+      async (bound, order, limit) => {
+        let q = filtered().selectAll();
+        if (bound) {
+          const { created_at: at, id } = bound.value;
+          q = q.where((eb) =>
+            eb.or([
+              eb('created_at', bound.op, at),
+              eb.and([eb('created_at', '=', at), eb('id', bound.op, id)]),
+            ]),
+          );
+        }
+        const rows = await q.orderBy('created_at', order).orderBy('id', order).limit(limit).execute();
+        return rows.map(toRequestLogRow);
+      },
+    );
+  }
+
+  async deleteRequestLogsBefore(before: number, limit: number): Promise<number> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+    // A bounded delete by id keeps each statement (and its locks) short on both dialects.
+    const oldest = this.db
+      .selectFrom('request_logs')
+      .select('id')
+      .where('created_at', '<', before)
+      .orderBy('created_at', 'asc')
+      .limit(limit);
+    const result = await this.db.deleteFrom('request_logs').where('id', 'in', oldest).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 }
 

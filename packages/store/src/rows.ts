@@ -1,7 +1,7 @@
 import type { AnyKeyType, KeyMode } from '@gatehouse/contract';
 import { canonicalJson } from '@gatehouse/core';
-import type { AccountsTable, ApiKeysTable, AuditEventsTable } from './schema.js';
-import type { AccountRow, AuditActorType, AuditRow, KeyRow } from './types.js';
+import type { AccountsTable, ApiKeysTable, AuditEventsTable, RequestLogsTable } from './schema.js';
+import type { AccountRow, AuditActorType, AuditRow, KeyRow, RequestLogRow } from './types.js';
 
 /** Conversions between the store's rows (camelCase, parsed JSON) and table rows (snake_case, JSON text). */
 
@@ -120,5 +120,39 @@ export function toAuditRow(r: AuditEventsTable): AuditRow {
     requestId: r.request_id,
     prevHash: r.prev_hash,
     hash: r.hash,
+  };
+}
+
+export function requestLogColumns(row: RequestLogRow): RequestLogsTable {
+  return {
+    id: row.id,
+    created_at: row.createdAt,
+    account_id: row.accountId,
+    key_id: row.keyId,
+    mode: row.mode,
+    method: row.method,
+    route: row.route,
+    status: row.status,
+    latency_ms: row.latencyMs,
+    client_ip: row.clientIp,
+    user_agent: row.userAgent,
+    error_code: row.errorCode,
+  };
+}
+
+export function toRequestLogRow(r: RequestLogsTable): RequestLogRow {
+  return {
+    id: r.id,
+    createdAt: r.created_at,
+    accountId: r.account_id,
+    keyId: r.key_id,
+    mode: r.mode as KeyMode | null,
+    method: r.method,
+    route: r.route,
+    status: r.status,
+    latencyMs: r.latency_ms,
+    clientIp: r.client_ip,
+    userAgent: r.user_agent,
+    errorCode: r.error_code,
   };
 }

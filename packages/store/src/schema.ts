@@ -7,6 +7,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
+  request_logs: RequestLogsTable;
 }
 
 export interface AccountsTable {
@@ -68,4 +69,22 @@ export interface AuditHeadTable {
   id: number;
   seq: number;
   hash: string;
+}
+
+/** One line per request: no bodies, no secrets, no query strings. */
+export interface RequestLogsTable {
+  /** the request id (req_…) */
+  id: string;
+  created_at: number;
+  account_id: string | null;
+  key_id: string | null;
+  mode: string | null;
+  method: string;
+  route: string;
+  status: number;
+  /** double precision */
+  latency_ms: number;
+  client_ip: string | null;
+  user_agent: string | null;
+  error_code: string | null;
 }

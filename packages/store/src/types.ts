@@ -94,6 +94,33 @@ export interface KeyFilter {
   type?: AnyKeyType | undefined;
 }
 
+/** One line of the request log. Times are Unix ms; the id is the request id (`req_…`). */
+export interface RequestLogRow {
+  id: string;
+  createdAt: number;
+  accountId: string | null;
+  keyId: string | null;
+  mode: KeyMode | null;
+  method: string;
+  /** the path without its query string, or the matched route pattern */
+  route: string;
+  status: number;
+  latencyMs: number;
+  clientIp: string | null;
+  userAgent: string | null;
+  errorCode: string | null;
+}
+
+/** Request-log filters; `since` is inclusive and `until` exclusive (Unix ms). */
+export interface RequestLogFilter {
+  accountId?: string | undefined;
+  keyId?: string | undefined;
+  mode?: KeyMode | undefined;
+  status?: number | undefined;
+  since?: number | undefined;
+  until?: number | undefined;
+}
+
 export interface AuditFilter {
   accountId?: string | undefined;
   action?: string | undefined;
@@ -126,6 +153,16 @@ export interface StoreOps {
   iterateAudit(batchSize?: number): AsyncIterable<AuditRow>;
   /** The chain head (last seq and hash), or seq 0 and the genesis hash when empty. */
   auditHead(): Promise<{ seq: number; hash: string }>;
+
+  /**
+   * Writes request-log lines with multi-row inserts (chunked). A line whose id is already
+   * stored is skipped, so a batch retried after an unclear failure is not written twice.
+   */
+  insertRequestLogs(rows: readonly RequestLogRow[]): Promise<void>;
+  /** Newest first (by time, then id); cursors are request ids. */
+  listRequestLogs(filter: RequestLogFilter, page: PageQuery): Promise<Page<RequestLogRow>>;
+  /** Deletes up to `limit` of the oldest lines created before `before` (Unix ms); returns how many. */
+  deleteRequestLogsBefore(before: number, limit: number): Promise<number>;
 }
 
 export interface Store extends StoreOps {

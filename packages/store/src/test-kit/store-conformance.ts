@@ -1,9 +1,17 @@
 import { AuditChainVerifier, auditHash, GENESIS_HASH } from '@gatehouse/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreConstraintError } from '../store-constraint-error.js';
-import type { AuditRow, KeyRow, PageQuery, Store, StoreOps } from '../types.js';
+import type {
+  AuditRow,
+  KeyRow,
+  PageQuery,
+  RequestLogFilter,
+  RequestLogRow,
+  Store,
+  StoreOps,
+} from '../types.js';
 import { monotonicId } from './monotonic-id.js';
-import { accountFixture, auditFixture, keyFixture } from './store-fixtures.js';
+import { accountFixture, auditFixture, keyFixture, requestLogFixture } from './store-fixtures.js';
 import type { TestDatabases } from './test-databases.js';
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
@@ -537,6 +545,127 @@ export function storeConformance(databases: TestDatabases): void {
       const onShared = await collect(store.iterateAudit(9));
       expect(onShared.map((r) => r.seq)).toEqual(Array.from({ length: onShared.length }, (_, i) => i + 1));
       expect(onShared.length).toBe((await store.auditHead()).seq);
+    });
+  });
+
+  describe('request logs', () => {
+    const listAll = async (filter: RequestLogFilter) => {
+      const seen: RequestLogRow[] = [];
+      let page = await store.listRequestLogs(filter, { limit: 100 });
+      seen.push(...page.data);
+      while (page.hasMore) {
+        page = await store.listRequestLogs(filter, { limit: 100, startingAfter: page.data.at(-1)!.id });
+        seen.push(...page.data);
+      }
+      return seen;
+    };
+
+    it('inserts and reads back every field, nulls included; a repeated id is skipped', async () => {
+      const accountId = monotonicId('acct');
+      const full = requestLogFixture({
+        accountId,
+        keyId: monotonicId('key'),
+        mode: 'live',
+        method: 'POST',
+        route: '/v1/payments/:id/refund',
+        status: 402,
+        latencyMs: 12.3456789,
+        clientIp: '2001:db8::1',
+        userAgent: 'Zahlung/2.0 (ünïcödé; 支付) 🚀',
+        errorCode: 'card_declined',
+      });
+      const bare = requestLogFixture({
+        accountId,
+        mode: null,
+        clientIp: null,
+        userAgent: null,
+        latencyMs: 0,
+      });
+      await store.insertRequestLogs([full, bare]);
+      await store.insertRequestLogs([]);
+      await store.insertRequestLogs([{ ...full, status: 500 }]);
+      expect(await listAll({ accountId })).toEqual([bare, full]);
+    });
+
+    it('writes large batches in one call, and pages through ties in time by id', async () => {
+      const accountId = monotonicId('acct');
+      const base = 1_750_000_000_000;
+      // ten lines per millisecond: the cursor must order within a millisecond too
+      const rows = Array.from({ length: 1234 }, (_, i) =>
+        requestLogFixture({ accountId, createdAt: base + Math.floor(i / 10) }),
+      );
+      await store.transaction((tx) => tx.insertRequestLogs(rows));
+      const seen = await listAll({ accountId });
+      expect(seen).toHaveLength(1234);
+      expect(ids(seen)).toEqual(ids(rows).reverse());
+    });
+
+    it('filters by account, key, mode, status and a time range', async () => {
+      const a = monotonicId('acct');
+      const b = monotonicId('acct');
+      const keyA = monotonicId('key');
+      const keyA2 = monotonicId('key');
+      const t = 1_760_000_000_000;
+      const r1 = requestLogFixture({ accountId: a, keyId: keyA, createdAt: t, status: 200 });
+      const r2 = requestLogFixture({ accountId: a, keyId: keyA, createdAt: t + 1000, status: 401 });
+      const r3 = requestLogFixture({ accountId: a, keyId: keyA2, createdAt: t + 2000, mode: 'live' });
+      const r4 = requestLogFixture({ accountId: a, keyId: null, createdAt: t + 3000, status: 401 });
+      const r5 = requestLogFixture({ accountId: b, keyId: monotonicId('key'), createdAt: t + 1500 });
+      await store.insertRequestLogs([r1, r2, r3, r4, r5]);
+      const list = async (filter: RequestLogFilter) => ids(await listAll(filter));
+      expect(await list({ accountId: a })).toEqual(ids([r4, r3, r2, r1]));
+      expect(await list({ accountId: b })).toEqual([r5.id]);
+      expect(await list({ accountId: a, keyId: keyA })).toEqual(ids([r2, r1]));
+      expect(await list({ keyId: keyA2 })).toEqual([r3.id]);
+      expect(await list({ accountId: b, keyId: keyA })).toEqual([]);
+      expect(await list({ accountId: a, mode: 'live' })).toEqual([r3.id]);
+      expect(await list({ accountId: a, mode: 'test' })).toEqual(ids([r4, r2, r1]));
+      expect(await list({ accountId: a, status: 401 })).toEqual(ids([r4, r2]));
+      // since is inclusive, until exclusive
+      expect(await list({ accountId: a, since: t + 1000, until: t + 3000 })).toEqual(ids([r3, r2]));
+      expect(await list({ accountId: a, since: t + 1001 })).toEqual(ids([r4, r3]));
+      expect(await list({ accountId: a, until: t + 1 })).toEqual([r1.id]);
+      expect(await list({ since: t, until: t + 3001, status: 401, accountId: a })).toEqual(ids([r4, r2]));
+    });
+
+    it('paginates newest first in both directions; a cursor outside the filter gives nothing', async () => {
+      const accountId = monotonicId('acct');
+      const rows = Array.from({ length: 7 }, () => requestLogFixture({ accountId }));
+      const stranger = requestLogFixture({ accountId: monotonicId('acct') });
+      await store.insertRequestLogs([...rows, stranger]);
+      const [q1, q2, q3, q4, q5, q6, q7] = ids(rows);
+      const page = (q: PageQuery) =>
+        store.listRequestLogs({ accountId }, q).then((p) => ({ ids: ids(p.data), hasMore: p.hasMore }));
+      expect(await page({ limit: 3 })).toEqual({ ids: [q7, q6, q5], hasMore: true });
+      expect(await page({ limit: 3, startingAfter: q5 })).toEqual({ ids: [q4, q3, q2], hasMore: true });
+      expect(await page({ limit: 3, startingAfter: q2 })).toEqual({ ids: [q1], hasMore: false });
+      expect(await page({ limit: 3, endingBefore: q1 })).toEqual({ ids: [q4, q3, q2], hasMore: true });
+      expect(await page({ limit: 3, endingBefore: q4 })).toEqual({ ids: [q7, q6, q5], hasMore: false });
+      expect(await page({ limit: 3, startingAfter: stranger.id })).toEqual({ ids: [], hasMore: false });
+      expect(await page({ limit: 3, startingAfter: monotonicId('req') })).toEqual({
+        ids: [],
+        hasMore: false,
+      });
+    });
+
+    it('deletes the oldest lines before a time, at most `limit` per call', async () => {
+      const fresh = await (await databases.create()).open();
+      await fresh.migrate();
+      const t = 1_770_000_000_000;
+      const old = Array.from({ length: 25 }, (_, i) => requestLogFixture({ createdAt: t - 25 + i }));
+      const boundary = requestLogFixture({ createdAt: t });
+      const recent = requestLogFixture({ createdAt: t + 60_000 });
+      await fresh.insertRequestLogs([...old, boundary, recent]);
+      expect(await fresh.deleteRequestLogsBefore(t, 10)).toBe(10);
+      const left = ids(await fresh.listRequestLogs({}, { limit: 100 }).then((p) => p.data));
+      // the ten oldest went first
+      expect(left).toEqual(ids([...old.slice(10), boundary, recent]).reverse());
+      expect(await fresh.deleteRequestLogsBefore(t, 10)).toBe(10);
+      expect(await fresh.deleteRequestLogsBefore(t, 10)).toBe(5);
+      expect(await fresh.deleteRequestLogsBefore(t, 10)).toBe(0);
+      const kept = await fresh.listRequestLogs({}, { limit: 100 });
+      expect(ids(kept.data)).toEqual([recent.id, boundary.id]);
+      await expect(fresh.deleteRequestLogsBefore(t, 0)).rejects.toThrow(RangeError);
     });
   });
 }

@@ -1,4 +1,4 @@
-import type { AccountRow, AuditInput, KeyRow } from '../types.js';
+import type { AccountRow, AuditInput, KeyRow, RequestLogRow } from '../types.js';
 import { monotonicId } from './monotonic-id.js';
 
 /** Rows with every field set to something plausible; tests override what they look at. */
@@ -54,6 +54,27 @@ export function auditFixture(overrides: Partial<AuditInput> = {}): AuditInput {
     data: {},
     ip: null,
     requestId: null,
+    ...overrides,
+  };
+}
+
+let requestCounter = 0;
+
+/** A request-log line; `createdAt` steps by one ms per call so lines sort as created. */
+export function requestLogFixture(overrides: Partial<RequestLogRow> = {}): RequestLogRow {
+  return {
+    id: monotonicId('req'),
+    createdAt: 1_700_000_000_000 + ++requestCounter,
+    accountId: null,
+    keyId: null,
+    mode: 'test',
+    method: 'GET',
+    route: '/v1/payments',
+    status: 200,
+    latencyMs: 1.25,
+    clientIp: '203.0.113.7',
+    userAgent: 'payqi-node/1.0',
+    errorCode: null,
     ...overrides,
   };
 }
