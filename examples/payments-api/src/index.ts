@@ -1,1 +1,8 @@
-export {};
+export { containsCardNumber } from './card-number-guard.js';
+export type { Customer, Payment, Refund } from './ledger.js';
+export {
+  createPaymentsApi,
+  type PaymentsApiOptions,
+  type RunningPaymentsApi,
+  startPaymentsApi,
+} from './payments-api.js';
