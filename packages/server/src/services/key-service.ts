@@ -71,28 +71,15 @@ export class KeyService {
     } else if (input.expires_in_seconds !== undefined) {
       expiresAt = now + input.expires_in_seconds * 1000;
     }
-    const secret = generateApiKey(type, mode, this.deps.random);
-    const { hash, version } = this.deps.hasher.hash(secret);
-    const row: KeyRow = {
-      id: newId('key', now),
+    const { secret, row } = this.mint(type, mode, now, {
       accountId,
-      type,
-      mode,
       name: input.name ?? null,
-      keyHash: hash,
-      pepperVersion: version,
-      hint: keyHint(secret),
       scopes,
       ipAllowlist,
       rateLimits: input.rate_limits ?? null,
       metadata: input.metadata ?? {},
-      createdAt: now,
       expiresAt,
-      lastUsedAt: null,
-      revokedAt: null,
-      revokedReason: null,
-      rolledTo: null,
-    };
+    });
     await this.deps.store.transaction(async (tx) => {
       await tx.insertKey(row);
       await tx.appendAudit(
@@ -209,22 +196,15 @@ export class KeyService {
       if (status === 'revoked' || status === 'expired' || row.rolledTo !== null) {
         throw new GatehouseError('key_not_active');
       }
-      const secret = generateApiKey(row.type as 'secret', row.mode as KeyMode, this.deps.random);
-      const { hash, version } = this.deps.hasher.hash(secret);
-      const next: KeyRow = {
-        ...row,
-        id: newId('key', now),
+      const { secret, row: next } = this.mint(row.type, row.mode, now, {
+        accountId: row.accountId,
         name: input.name ?? row.name,
-        keyHash: hash,
-        pepperVersion: version,
-        hint: keyHint(secret),
-        createdAt: now,
+        scopes: row.scopes,
+        ipAllowlist: row.ipAllowlist,
+        rateLimits: row.rateLimits,
+        metadata: row.metadata,
         expiresAt: null,
-        lastUsedAt: null,
-        revokedAt: null,
-        revokedReason: null,
-        rolledTo: null,
-      };
+      });
       const graceEnd = now + grace * 1000;
       const oldExpiry = row.expiresAt === null ? graceEnd : Math.min(row.expiresAt, graceEnd);
       await tx.insertKey(next);
@@ -297,28 +277,15 @@ export class KeyService {
   async createAdminKey(caller: Caller, name: string | null): Promise<CreatedAdminKey> {
     requireOperator(caller);
     const now = this.deps.clock.now();
-    const secret = generateAdminKey(this.deps.random);
-    const { hash, version } = this.deps.hasher.hash(secret);
-    const row: KeyRow = {
-      id: newId('key', now),
+    const { secret, row } = this.mint('admin', null, now, {
       accountId: null,
-      type: 'admin',
-      mode: null,
       name,
-      keyHash: hash,
-      pepperVersion: version,
-      hint: keyHint(secret),
       scopes: ['*'],
       ipAllowlist: [],
       rateLimits: null,
       metadata: {},
-      createdAt: now,
       expiresAt: null,
-      lastUsedAt: null,
-      revokedAt: null,
-      revokedReason: null,
-      rolledTo: null,
-    };
+    });
     await this.deps.store.transaction(async (tx) => {
       await tx.insertKey(row);
       await tx.appendAudit(
@@ -326,6 +293,38 @@ export class KeyService {
       );
     });
     return { id: row.id, secret, hint: row.hint, created: Math.floor(now / 1000) };
+  }
+
+  /** Generates a secret and the row that keeps only its HMAC and a display hint. */
+  private mint(
+    type: KeyRow['type'],
+    mode: KeyMode | null,
+    now: number,
+    fields: Pick<
+      KeyRow,
+      'accountId' | 'name' | 'scopes' | 'ipAllowlist' | 'rateLimits' | 'metadata' | 'expiresAt'
+    >,
+  ): { secret: string; row: KeyRow } {
+    const secret =
+      type === 'admin'
+        ? generateAdminKey(this.deps.random)
+        : generateApiKey(type, mode as KeyMode, this.deps.random);
+    const { hash, version } = this.deps.hasher.hash(secret);
+    const row: KeyRow = {
+      id: newId('key', now),
+      type,
+      mode,
+      ...fields,
+      keyHash: hash,
+      pepperVersion: version,
+      hint: keyHint(secret),
+      createdAt: now,
+      lastUsedAt: null,
+      revokedAt: null,
+      revokedReason: null,
+      rolledTo: null,
+    };
+    return { secret, row };
   }
 
   /** Which account and mode a request acts on; another account's id is a 404, never a 403. */
