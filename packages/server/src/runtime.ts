@@ -11,7 +11,8 @@ import { FailedAuthRecorder } from './services/failed-auth-recorder.js';
 import { KeyAuthenticator } from './services/key-authenticator.js';
 import { KeyService } from './services/key-service.js';
 import { LastUsedTracker } from './services/last-used-tracker.js';
-import { discardRequestLog, type RequestLogSink } from './services/request-log.js';
+import type { RequestLogSink } from './services/request-log.js';
+import { BatchingRequestLogWriter } from './services/request-log-writer.js';
 
 /** Everything the HTTP app and the CLI act through. Built once from the config. */
 export interface Runtime {
@@ -27,6 +28,8 @@ export interface Runtime {
   audit: AuditService;
   /** the request log writer (batched); the gateway and the API record every request here */
   requestLog: RequestLogSink;
+  /** the same writer, for flushing, retention and its counters */
+  requestLogWriter: BatchingRequestLogWriter;
   close(): Promise<void>;
 }
 
@@ -38,6 +41,8 @@ export interface RuntimeParts {
   random?: RandomBytes;
   logger?: Logger;
   keyCacheTtlMs?: number;
+  /** request-log lines older than this are deleted (default 30) */
+  requestLogRetentionDays?: number;
 }
 
 /** Pure wiring of the services over given parts; tests call this with in-memory twins. */
@@ -63,6 +68,13 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
   await authenticator.start();
   lastUsed.start();
   failedAuth.start();
+  const requestLog = new BatchingRequestLogWriter({
+    store,
+    clock,
+    ...(parts.requestLogRetentionDays !== undefined ? { retentionDays: parts.requestLogRetentionDays } : {}),
+    ...(parts.logger ? { logger: parts.logger } : {}),
+  });
+  requestLog.start();
   const random = parts.random;
   return {
     store,
@@ -75,11 +87,13 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
     accounts: new AccountService({ store, clock }),
     keys: new KeyService({ store, hasher, clock, authenticator, ...(random ? { random } : {}) }),
     audit: new AuditService({ store }),
-    requestLog: discardRequestLog,
+    requestLog,
+    requestLogWriter: requestLog,
     async close() {
       await authenticator.stop();
       await lastUsed.stop();
       await failedAuth.stop();
+      await requestLog.stop();
     },
   };
 }
@@ -107,6 +121,7 @@ export async function openRuntime(config: Config, logger?: Logger): Promise<Runt
       keyring,
       ...(logger ? { logger } : {}),
       ...(config.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: config.keyCacheTtlMs } : {}),
+      requestLogRetentionDays: config.requestLogRetentionDays,
     });
     const closeServices = runtime.close;
     runtime.close = async () => {
