@@ -162,6 +162,17 @@ export const AuditListQuery = ListQuery.extend({
   action: z.string().max(64).optional(),
 });
 
+const unixSecondsQuery = z.coerce.number().int().nonnegative().max(253_402_300_799);
+
+export const RequestLogListQuery = ListQuery.extend({
+  account: AccountId.optional().describe('Operator keys only: one account’s requests'),
+  key: KeyId.optional(),
+  mode: z.enum(KEY_MODES).optional(),
+  status: z.coerce.number().int().min(100).max(599).optional(),
+  since: unixSecondsQuery.optional().describe('Requests at or after this Unix time (seconds)'),
+  until: unixSecondsQuery.optional().describe('Requests before this Unix time (seconds)'),
+});
+
 export function listOf<T extends z.ZodType>(item: T, id: string) {
   return z
     .object({ object: z.literal('list'), data: z.array(item), has_more: z.boolean(), url: z.string() })
@@ -208,3 +219,22 @@ export const ErrorBody = z
     }),
   })
   .meta({ id: 'Error' });
+
+export const RequestLog = z
+  .object({
+    id: z.string().describe('The request id, as sent in the `Request-Id` header'),
+    object: z.literal('request_log'),
+    created: unixSeconds,
+    account: AccountId.nullable(),
+    key: KeyId.nullable(),
+    mode: z.enum(KEY_MODES).nullable(),
+    method: z.string(),
+    route: z.string().describe('The route or path, never a query string'),
+    status: z.number().int(),
+    latency_ms: z.number(),
+    client_ip: z.string().nullable(),
+    user_agent: z.string().nullable(),
+    error_code: z.string().nullable(),
+  })
+  .meta({ id: 'RequestLog' });
+export type RequestLog = z.infer<typeof RequestLog>;

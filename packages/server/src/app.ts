@@ -14,6 +14,7 @@ import type { AnyRoute } from './http/route.js';
 import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit-events.js';
 import { keyRoutes } from './routes/keys.js';
+import { requestLogRoutes } from './routes/request-logs.js';
 import { serviceRoutes } from './routes/service.js';
 import type { Runtime } from './runtime.js';
 import type { Caller } from './services/principal.js';
@@ -32,8 +33,13 @@ export interface AppOptions {
 declare module 'fastify' {
   interface FastifyRequest {
     caller: Caller | null;
+    /** the stable error code of a refused or failed request, for the request log */
+    errorCode: string | null;
   }
 }
+
+/** Probes polled by load balancers and monitors: they would drown the request log. */
+const UNLOGGED_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Reads the presented key: `Authorization: Bearer <key>`, or Basic with the key as the user name. */
 export function presentedKey(header: string | undefined): string | null {
@@ -74,6 +80,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     // The HTTP and HTTPS variants differ only in the raw server type; handlers never touch it.
   }) as unknown as FastifyInstance;
   app.decorateRequest('caller', null);
+  app.decorateRequest('errorCode', null);
 
   // Strict JSON: an empty body is "no parameters"; `__proto__` and constructor.prototype keys
   // are refused before any handler sees them.
@@ -117,16 +124,39 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       },
       'request',
     );
+    // The API's own routes and its own 404s; the gateway records what it proxies itself.
+    const route = request.routeOptions.url;
+    const own = route !== undefined ? apiRoutes.has(route) : request.errorCode === 'route_not_found';
+    if (own && !UNLOGGED_ROUTES.has(route ?? '')) {
+      const p = request.caller?.principal;
+      runtime.requestLog.record({
+        id: request.id,
+        createdAt: Math.round(runtime.clock.now() - reply.elapsedTime),
+        accountId: p?.kind === 'account' ? p.accountId : null,
+        keyId: p === undefined || p.kind === 'cli' ? null : p.keyId,
+        mode: p?.kind === 'account' ? p.mode : null,
+        method: request.method,
+        // the route pattern, or the raw path of a 404 (the writer cuts any query string)
+        route: route ?? request.url,
+        status: reply.statusCode,
+        latencyMs: reply.elapsedTime,
+        clientIp: request.ip ?? null,
+        userAgent: request.headers['user-agent'] ?? null,
+        errorCode: request.errorCode,
+      });
+    }
   });
 
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = toGatehouseError(err);
+    request.errorCode = mapped.code;
     if (mapped.status >= 500) request.log.error({ err }, 'request failed');
     if (mapped.code === 'rate_limited' || mapped.status === 503) reply.header('Retry-After', '1');
     return reply.status(mapped.status).send(errorBody(mapped, request.id));
   });
 
   app.setNotFoundHandler((request, reply) => {
+    request.errorCode = 'route_not_found';
     return reply.status(404).send(errorBody(new GatehouseError('route_not_found'), request.id));
   });
 
@@ -135,8 +165,10 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     ...accountRoutes(runtime),
     ...keyRoutes(runtime),
     ...auditRoutes(runtime),
+    ...requestLogRoutes(runtime),
   ];
   const openapi = buildOpenApi(routes, options.version ?? '0.1.0');
+  const apiRoutes = new Set(routes.map((r) => r.url));
 
   for (const route of routes) {
     app.route({
