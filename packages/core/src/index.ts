@@ -12,3 +12,4 @@ export * from './redact.js';
 export * from './scopes.js';
 export * from './ulid.js';
 export * from './upstream-signature.js';
+export * from './webhook-signature.js';
