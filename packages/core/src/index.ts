@@ -9,6 +9,7 @@ export * from './hmac.js';
 export * from './key-hasher.js';
 export * from './keyring.js';
 export * from './redact.js';
+export * from './retry-schedule.js';
 export * from './scopes.js';
 export * from './ulid.js';
 export * from './upstream-signature.js';
