@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouse, type RunningCli, startGatehouse } from './cli-flow.js';
+
+// Two real `gatehouse start` processes on one PostgreSQL schema and one Redis prefix: a key
+// revoked (or rolled out) through instance A must be refused by instance B, which has it
+// cached, within one second. The measured times are printed.
+
+const PG_URL = process.env['GATEHOUSE_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env['GATEHOUSE_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const POLL_MS = 5;
+const LIMIT_MS = 1000;
+
+/** One command to Redis over a plain socket; the reply's first line (`+PONG`, `:3`, `-ERR …`). */
+function redisCommand(args: string[]): Promise<string> {
+  const url = new URL(REDIS_URL);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port || 6379) });
+    socket.setTimeout(2000, () => socket.destroy(new Error('redis: timed out')));
+    let reply = '';
+    socket.on('data', (d: Buffer) => {
+      reply += d.toString();
+      const end = reply.indexOf('\r\n');
+      if (end >= 0) {
+        socket.end();
+        resolve(reply.slice(0, end));
+      }
+    });
+    socket.on('error', reject);
+    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  });
+}
+
+/** PostgreSQL and Redis both answer? Under CI=true one that does not fails the suite. */
+async function servicesReachable(): Promise<boolean> {
+  const problems: string[] = [];
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (err) {
+    problems.push(`PostgreSQL: ${String(err)}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+  try {
+    if ((await redisCommand(['PING'])) !== '+PONG') problems.push('Redis: no PONG');
+  } catch (err) {
+    problems.push(`Redis: ${String(err)}`);
+  }
+  if (problems.length === 0) return true;
+  if (process.env['CI'] === 'true') throw new Error(`unreachable under CI=true: ${problems.join('; ')}`);
+  console.warn(`revocation e2e skipped (it fails under CI=true): ${problems.join('; ')}`);
+  return false;
+}
+
+async function status(url: string, key: string): Promise<number> {
+  const res = await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${key}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function post(url: string, key: string, path: string, body: unknown) {
+  const res = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends `change` to instance A and polls instance B every ~5 ms until `secret` is refused.
+ * Returns milliseconds from sending the change, and from A's answer, to B's first 401.
+ */
+async function propagation(
+  b: string,
+  secret: string,
+  change: () => Promise<{ status: number }>,
+): Promise<{ fromRequest: number; fromAnswer: number }> {
+  const sent = performance.now();
+  let answered = Number.NaN;
+  const changed = change().then((r) => {
+    answered = performance.now();
+    return r;
+  });
+  let refusedAt = Number.NaN;
+  while (performance.now() - sent < 5000) {
+    if ((await status(b, secret)) === 401) {
+      refusedAt = performance.now();
+      break;
+    }
+    await sleep(POLL_MS);
+  }
+  expect((await changed).status).toBe(200);
+  if (Number.isNaN(refusedAt)) throw new Error('instance B never refused the key');
+  return { fromRequest: refusedAt - sent, fromAnswer: Math.max(0, refusedAt - answered) };
+}
+
+describe('instant revocation across two instances (PostgreSQL + Redis)', async () => {
+  const available = await servicesReachable();
+  const schema = `gh_e2e_rev_${randomBytes(5).toString('hex')}`;
+  const prefix = `${schema}:`;
+  const dirs: string[] = [];
+  let a: RunningCli;
+  let b: RunningCli;
+  let env: NodeJS.ProcessEnv;
+  let adminKey: string;
+  let accountId: string;
+
+  beforeAll(async () => {
+    if (!available) return;
+    const keyring = `pepper:1:${randomBytes(32).toString('base64')},data:1:${randomBytes(32).toString('base64')}`;
+    env = {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      GATEHOUSE_DATABASE_URL: PG_URL,
+      GATEHOUSE_DATABASE_SCHEMA: schema,
+      GATEHOUSE_REDIS_URL: REDIS_URL,
+      GATEHOUSE_REDIS_PREFIX: prefix,
+      GATEHOUSE_KEYRING: keyring,
+      GATEHOUSE_LOG_LEVEL: 'warn',
+    };
+    const instance = () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-rev-'));
+      dirs.push(dir);
+      return startGatehouse([], { ...env, GATEHOUSE_DATA_DIR: dir });
+    };
+    [a, b] = await Promise.all([instance(), instance()]);
+    const cliEnv = { ...env, GATEHOUSE_DATA_DIR: dirs[0] };
+    const admin = await gatehouse(['admin-keys', 'create', '--json'], cliEnv);
+    expect(admin.code, admin.stderr).toBe(0);
+    adminKey = JSON.parse(admin.stdout).secret;
+    const account = await gatehouse(['accounts', 'create', '--name', 'Two instances', '--json'], cliEnv);
+    expect(account.code, account.stderr).toBe(0);
+    accountId = JSON.parse(account.stdout).id;
+  });
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    if (available) {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+      await redisCommand([
+        'EVAL',
+        "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n = n + 1 end return n",
+        '0',
+        `${prefix}*`,
+      ]);
+    }
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function warmKey() {
+    const key = await post(a.url, adminKey, '/v1/keys', { account: accountId, mode: 'test' });
+    expect(key.status).toBe(200);
+    const secret = key.body['secret'] as string;
+    // both instances look it up and cache it (with Redis the cache lives 30 s)
+    expect(await status(a.url, secret)).toBe(200);
+    expect(await status(b.url, secret)).toBe(200);
+    expect(await status(b.url, secret)).toBe(200);
+    return { id: key.body['id'] as string, secret };
+  }
+
+  it.skipIf(!available)('a key revoked through A is refused by B within 1 s', async () => {
+    const key = await warmKey();
+    const t = await propagation(b.url, key.secret, () =>
+      post(a.url, adminKey, `/v1/keys/${key.id}/revoke`, { reason: 'compromised' }),
+    );
+    console.log(
+      `revocation A→B: ${t.fromRequest.toFixed(1)} ms from the revoke request, ${t.fromAnswer.toFixed(1)} ms after A answered (poll every ${POLL_MS} ms)`,
+    );
+    expect(await status(a.url, key.secret)).toBe(401);
+    expect(t.fromRequest).toBeLessThanOrEqual(LIMIT_MS);
+  });
+
+  it.skipIf(!available)('a key rolled out through A (no grace) is refused by B within 1 s', async () => {
+    const key = await warmKey();
+    let replacement = '';
+    const t = await propagation(b.url, key.secret, async () => {
+      const r = await post(a.url, adminKey, `/v1/keys/${key.id}/roll`, { grace_period_seconds: 0 });
+      replacement = r.body['secret'] as string;
+      return r;
+    });
+    console.log(
+      `roll A→B: ${t.fromRequest.toFixed(1)} ms from the roll request, ${t.fromAnswer.toFixed(1)} ms after A answered`,
+    );
+    expect(t.fromRequest).toBeLessThanOrEqual(LIMIT_MS);
+    expect(await status(b.url, replacement)).toBe(200);
+  });
+});
