@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 
 const suites = {
   keys: () => import('./keys.js'),
+  revocation: () => import('./revocation.js'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
