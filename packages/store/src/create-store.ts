@@ -24,7 +24,7 @@ class KyselyStore extends KyselyStoreOps implements Store {
   readonly #backend: Backend;
 
   constructor(backend: Backend) {
-    super(backend.db);
+    super(backend.db, backend.dialect);
     this.dialect = backend.dialect;
     this.#backend = backend;
   }
@@ -35,7 +35,7 @@ class KyselyStore extends KyselyStoreOps implements Store {
    * connection, so calling them from fn would never finish.
    */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(new KyselyStoreOps(trx)));
+    return this.db.transaction().execute((trx) => fn(new KyselyStoreOps(trx, this.dialect)));
   }
 
   /** Brings the schema up to date. Idempotent, and safe to run from several processes at once. */

@@ -1,23 +1,35 @@
+import type { KeyMode } from '@gatehouse/contract';
 import { auditHash, canonicalJson } from '@gatehouse/core';
 import { type Kysely, sql, type Updateable } from 'kysely';
 import { paginate } from './paginate.js';
 import {
   accountColumns,
   auditColumns,
+  eventColumns,
   keyColumns,
   requestLogColumns,
   toAccountRow,
   toAuditRow,
+  toEventRow,
   toKeyRow,
   toRequestLogRow,
+  toWebhookAttemptRow,
+  toWebhookDeliveryRow,
+  toWebhookEndpointRow,
+  webhookAttemptColumns,
+  webhookDeliveryColumns,
+  webhookEndpointColumns,
 } from './rows.js';
-import type { ApiKeysTable, Database } from './schema.js';
+import type { ApiKeysTable, Database, WebhookEndpointsTable } from './schema.js';
 import { translatingConstraintErrors } from './store-constraint-error.js';
 import type {
   AccountRow,
   AuditFilter,
   AuditInput,
   AuditRow,
+  CompleteAttemptInput,
+  EventFilter,
+  EventRow,
   KeyFilter,
   KeyPatch,
   KeyRow,
@@ -25,7 +37,14 @@ import type {
   PageQuery,
   RequestLogFilter,
   RequestLogRow,
+  RequeueFilter,
   StoreOps,
+  WebhookAttemptRow,
+  WebhookDeliveryFilter,
+  WebhookDeliveryRow,
+  WebhookEndpointFilter,
+  WebhookEndpointPatch,
+  WebhookEndpointRow,
 } from './types.js';
 
 /** Entries per UPDATE in touchKeys: 5 parameters each, well under every dialect's limit. */
@@ -33,10 +52,21 @@ const TOUCH_BATCH = 200;
 const DEFAULT_AUDIT_BATCH = 500;
 /** Rows per INSERT in insertRequestLogs: 12 parameters each, 6 000 per statement. */
 const REQUEST_LOG_CHUNK = 500;
+/** Rows per INSERT in insertWebhookDeliveries: 15 parameters each. */
+const DELIVERY_CHUNK = 500;
+/** Ids per IN list when reading attempts. */
+const ATTEMPT_ID_CHUNK = 500;
 
 /** StoreOps over a Kysely instance: the pool itself, or one transaction. Dialect-free. */
 export class KyselyStoreOps implements StoreOps {
-  constructor(protected readonly db: Kysely<Database>) {}
+  /**
+   * `sqlDialect` is used only where the databases really differ: PostgreSQL's row locks for
+   * the webhook claim (`FOR UPDATE SKIP LOCKED`), which SQLite neither has nor needs.
+   */
+  constructor(
+    protected readonly db: Kysely<Database>,
+    protected readonly sqlDialect: 'sqlite' | 'postgres',
+  ) {}
 
   async insertAccount(row: AccountRow): Promise<void> {
     await translatingConstraintErrors(() =>
@@ -249,6 +279,269 @@ export class KyselyStoreOps implements StoreOps {
     const result = await this.db.deleteFrom('request_logs').where('id', 'in', oldest).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+
+  async insertWebhookEndpoint(row: WebhookEndpointRow): Promise<void> {
+    await translatingConstraintErrors(() =>
+      this.db.insertInto('webhook_endpoints').values(webhookEndpointColumns(row)).execute(),
+    );
+  }
+
+  async getWebhookEndpoint(id: string): Promise<WebhookEndpointRow | undefined> {
+    const r = await this.db
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && toWebhookEndpointRow(r);
+  }
+
+  listWebhookEndpoints(filter: WebhookEndpointFilter, page: PageQuery): Promise<Page<WebhookEndpointRow>> {
+    return paginate(
+      page,
+      async (id) => id,
+      async (bound, order, limit) => {
+        let q = this.db.selectFrom('webhook_endpoints').selectAll();
+        if (filter.accountId !== undefined) q = q.where('account_id', '=', filter.accountId);
+        if (filter.mode !== undefined) q = q.where('mode', '=', filter.mode);
+        if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+        if (bound) q = q.where('id', bound.op, bound.value);
+        const rows = await q.orderBy('id', order).limit(limit).execute();
+        return rows.map(toWebhookEndpointRow);
+      },
+    );
+  }
+
+  async enabledWebhookEndpoints(accountId: string, mode: KeyMode): Promise<WebhookEndpointRow[]> {
+    const rows = await this.db
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('mode', '=', mode)
+      .where('status', '=', 'enabled')
+      .orderBy('id', 'asc')
+      .execute();
+    return rows.map(toWebhookEndpointRow);
+  }
+
+  async updateWebhookEndpoint(
+    id: string,
+    patch: WebhookEndpointPatch,
+  ): Promise<WebhookEndpointRow | undefined> {
+    const set = webhookEndpointPatchColumns(patch);
+    if (Object.keys(set).length === 0) return this.getWebhookEndpoint(id);
+    const r = await this.db
+      .updateTable('webhook_endpoints')
+      .set(set)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toWebhookEndpointRow(r);
+  }
+
+  async deleteWebhookEndpoint(id: string): Promise<boolean> {
+    // Deliveries and attempts go by ON DELETE CASCADE.
+    const result = await this.db.deleteFrom('webhook_endpoints').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async insertEvent(row: EventRow): Promise<void> {
+    await translatingConstraintErrors(() => this.db.insertInto('events').values(eventColumns(row)).execute());
+  }
+
+  async getEvent(id: string): Promise<EventRow | undefined> {
+    const r = await this.db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toEventRow(r);
+  }
+
+  listEvents(filter: EventFilter, page: PageQuery): Promise<Page<EventRow>> {
+    return paginate(
+      page,
+      async (id) => id,
+      async (bound, order, limit) => {
+        let q = this.db.selectFrom('events').selectAll();
+        if (filter.accountId !== undefined) q = q.where('account_id', '=', filter.accountId);
+        if (filter.mode !== undefined) q = q.where('mode', '=', filter.mode);
+        if (filter.type !== undefined) q = q.where('type', '=', filter.type);
+        if (bound) q = q.where('id', bound.op, bound.value);
+        const rows = await q.orderBy('id', order).limit(limit).execute();
+        return rows.map(toEventRow);
+      },
+    );
+  }
+
+  async insertWebhookDeliveries(rows: readonly WebhookDeliveryRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += DELIVERY_CHUNK) {
+      const chunk = rows.slice(i, i + DELIVERY_CHUNK).map(webhookDeliveryColumns);
+      await translatingConstraintErrors(() =>
+        this.db.insertInto('webhook_deliveries').values(chunk).execute(),
+      );
+    }
+  }
+
+  async getWebhookDelivery(id: string): Promise<WebhookDeliveryRow | undefined> {
+    const r = await this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && toWebhookDeliveryRow(r);
+  }
+
+  listWebhookDeliveries(filter: WebhookDeliveryFilter, page: PageQuery): Promise<Page<WebhookDeliveryRow>> {
+    return paginate(
+      page,
+      async (id) => id,
+      async (bound, order, limit) => {
+        let q = this.db.selectFrom('webhook_deliveries').selectAll();
+        if (filter.endpointId !== undefined) q = q.where('endpoint_id', '=', filter.endpointId);
+        if (filter.eventId !== undefined) q = q.where('event_id', '=', filter.eventId);
+        if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+        if (bound) q = q.where('id', bound.op, bound.value);
+        const rows = await q.orderBy('id', order).limit(limit).execute();
+        return rows.map(toWebhookDeliveryRow);
+      },
+    );
+  }
+
+  async listWebhookAttempts(deliveryIds: readonly string[]): Promise<WebhookAttemptRow[]> {
+    const out: WebhookAttemptRow[] = [];
+    for (let i = 0; i < deliveryIds.length; i += ATTEMPT_ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('webhook_attempts')
+        .selectAll()
+        .where('delivery_id', 'in', deliveryIds.slice(i, i + ATTEMPT_ID_CHUNK))
+        .orderBy('delivery_id', 'asc')
+        .orderBy('attempt', 'asc')
+        .execute();
+      out.push(...rows.map(toWebhookAttemptRow));
+    }
+    return out;
+  }
+
+  /**
+   * One UPDATE over a sub-select of due rows. On PostgreSQL the sub-select takes row locks
+   * with SKIP LOCKED, so a concurrent claimer passes over rows being claimed instead of
+   * waiting for them and then re-checking; on SQLite the statement runs in an immediate
+   * transaction, which already excludes every other writer.
+   */
+  async claimDueWebhookDeliveries(
+    owner: string,
+    now: number,
+    limit: number,
+    leaseMs: number,
+  ): Promise<WebhookDeliveryRow[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1)
+      throw new RangeError('leaseMs must be a positive integer');
+    const claim = async (db: Kysely<Database>) => {
+      const due = db
+        .selectFrom('webhook_deliveries')
+        .select('id')
+        .where('status', '=', 'pending')
+        .where('next_attempt_at', '<=', now)
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+        .orderBy('next_attempt_at', 'asc')
+        .limit(limit)
+        .$if(this.sqlDialect === 'postgres', (q) => q.forUpdate().skipLocked());
+      return db
+        .updateTable('webhook_deliveries')
+        .set({ lease_owner: owner, lease_until: now + leaseMs })
+        .where('id', 'in', due)
+        .returningAll()
+        .execute();
+    };
+    const rows = this.db.isTransaction ? await claim(this.db) : await this.db.transaction().execute(claim);
+    return rows.map(toWebhookDeliveryRow).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0));
+  }
+
+  async completeWebhookAttempt(input: CompleteAttemptInput): Promise<boolean> {
+    const complete = async (db: Kysely<Database>) => {
+      const a = input.attempt;
+      const updated = await db
+        .updateTable('webhook_deliveries')
+        .set({
+          status: input.status,
+          attempts: a.attempt,
+          next_attempt_at: input.nextAttemptAt,
+          completed_at: input.completedAt,
+          lease_owner: null,
+          lease_until: null,
+          last_attempt_at: a.startedAt,
+          last_status_code: a.statusCode,
+          last_latency_ms: a.latencyMs,
+          last_error: a.errorCode,
+          last_excerpt: a.responseExcerpt,
+        })
+        .where('id', '=', a.deliveryId)
+        .where('lease_owner', '=', input.leaseOwner)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) return false;
+      await db
+        .insertInto('webhook_attempts')
+        .values(webhookAttemptColumns(a))
+        .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
+        .execute();
+      return true;
+    };
+    return this.db.isTransaction ? complete(this.db) : this.db.transaction().execute(complete);
+  }
+
+  async releaseWebhookLeases(owner: string, ids: readonly string[], nextAttemptAt?: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({
+        lease_owner: null,
+        lease_until: null,
+        ...(nextAttemptAt !== undefined ? { next_attempt_at: nextAttemptAt } : {}),
+      })
+      .where('id', 'in', [...ids])
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async requeueWebhookDeliveries(filter: RequeueFilter, now: number, limit: number): Promise<number> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+    if (filter.statuses.length === 0) return 0;
+    let chosen = this.db
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('status', 'in', [...filter.statuses])
+      .where('status', '<>', 'pending');
+    if (filter.endpointId !== undefined) chosen = chosen.where('endpoint_id', '=', filter.endpointId);
+    if (filter.eventId !== undefined) chosen = chosen.where('event_id', '=', filter.eventId);
+    if (filter.since !== undefined) chosen = chosen.where('created_at', '>=', filter.since);
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({
+        status: 'pending',
+        next_attempt_at: now,
+        completed_at: null,
+        lease_owner: null,
+        lease_until: null,
+      })
+      .where('id', 'in', chosen.orderBy('id', 'asc').limit(limit))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async abandonWebhookDeliveries(endpointId: string, now: number): Promise<number> {
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({
+        status: 'abandoned',
+        next_attempt_at: null,
+        completed_at: now,
+        lease_owner: null,
+        lease_until: null,
+      })
+      .where('endpoint_id', '=', endpointId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
 }
 
 /**
@@ -301,5 +594,24 @@ function keyPatchColumns(patch: KeyPatch): Updateable<ApiKeysTable> {
   if (patch.rolledTo !== undefined) set.rolled_to = patch.rolledTo;
   if (patch.keyHash !== undefined) set.key_hash = patch.keyHash;
   if (patch.pepperVersion !== undefined) set.pepper_version = patch.pepperVersion;
+  return set;
+}
+
+function webhookEndpointPatchColumns(patch: WebhookEndpointPatch): Updateable<WebhookEndpointsTable> {
+  const set: Updateable<WebhookEndpointsTable> = {};
+  if (patch.url !== undefined) set.url = patch.url;
+  if (patch.description !== undefined) set.description = patch.description;
+  if (patch.enabledEvents !== undefined) set.enabled_events = canonicalJson(patch.enabledEvents);
+  if (patch.status !== undefined) set.status = patch.status;
+  if (patch.disabledReason !== undefined) set.disabled_reason = patch.disabledReason;
+  if (patch.secret !== undefined) set.secret = patch.secret;
+  if (patch.publicKey !== undefined) set.public_key = patch.publicKey;
+  if (patch.previousSecret !== undefined) set.previous_secret = patch.previousSecret;
+  if (patch.previousSecretExpiresAt !== undefined)
+    set.previous_secret_expires_at = patch.previousSecretExpiresAt;
+  if (patch.rateLimitPerSecond !== undefined) set.rate_limit_per_second = patch.rateLimitPerSecond;
+  if (patch.metadata !== undefined) set.metadata = canonicalJson(patch.metadata);
+  if (patch.failingSince !== undefined) set.failing_since = patch.failingSince;
+  if (patch.updatedAt !== undefined) set.updated_at = patch.updatedAt;
   return set;
 }

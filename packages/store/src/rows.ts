@@ -1,7 +1,29 @@
 import type { AnyKeyType, KeyMode } from '@gatehouse/contract';
 import { canonicalJson } from '@gatehouse/core';
-import type { AccountsTable, ApiKeysTable, AuditEventsTable, RequestLogsTable } from './schema.js';
-import type { AccountRow, AuditActorType, AuditRow, KeyRow, RequestLogRow } from './types.js';
+import type {
+  AccountsTable,
+  ApiKeysTable,
+  AuditEventsTable,
+  EventsTable,
+  RequestLogsTable,
+  WebhookAttemptsTable,
+  WebhookDeliveriesTable,
+  WebhookEndpointsTable,
+} from './schema.js';
+import type {
+  AccountRow,
+  AuditActorType,
+  AuditRow,
+  EventRow,
+  KeyRow,
+  RequestLogRow,
+  WebhookAttemptRow,
+  WebhookDeliveryRow,
+  WebhookDeliveryStatus,
+  WebhookEndpointRow,
+  WebhookEndpointStatus,
+  WebhookSigning,
+} from './types.js';
 
 /** Conversions between the store's rows (camelCase, parsed JSON) and table rows (snake_case, JSON text). */
 
@@ -154,5 +176,143 @@ export function toRequestLogRow(r: RequestLogsTable): RequestLogRow {
     clientIp: r.client_ip,
     userAgent: r.user_agent,
     errorCode: r.error_code,
+  };
+}
+
+export function webhookEndpointColumns(row: WebhookEndpointRow): WebhookEndpointsTable {
+  return {
+    id: row.id,
+    account_id: row.accountId,
+    mode: row.mode,
+    url: row.url,
+    description: row.description,
+    enabled_events: canonicalJson(row.enabledEvents),
+    signing: row.signing,
+    status: row.status,
+    disabled_reason: row.disabledReason,
+    secret: row.secret,
+    public_key: row.publicKey,
+    previous_secret: row.previousSecret,
+    previous_secret_expires_at: row.previousSecretExpiresAt,
+    rate_limit_per_second: row.rateLimitPerSecond,
+    metadata: canonicalJson(row.metadata),
+    failing_since: row.failingSince,
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+  };
+}
+
+export function toWebhookEndpointRow(r: WebhookEndpointsTable): WebhookEndpointRow {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    mode: r.mode as KeyMode,
+    url: r.url,
+    description: r.description,
+    enabledEvents: decode(r.enabled_events),
+    signing: r.signing as WebhookSigning,
+    status: r.status as WebhookEndpointStatus,
+    disabledReason: r.disabled_reason,
+    secret: r.secret,
+    publicKey: r.public_key,
+    previousSecret: r.previous_secret,
+    previousSecretExpiresAt: r.previous_secret_expires_at,
+    rateLimitPerSecond: r.rate_limit_per_second,
+    metadata: decode(r.metadata),
+    failingSince: r.failing_since,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export function eventColumns(row: EventRow): EventsTable {
+  return {
+    id: row.id,
+    account_id: row.accountId,
+    mode: row.mode,
+    type: row.type,
+    data: canonicalJson(row.data),
+    request_id: row.requestId,
+    created_at: row.createdAt,
+  };
+}
+
+export function toEventRow(r: EventsTable): EventRow {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    mode: r.mode as KeyMode,
+    type: r.type,
+    data: decode(r.data),
+    requestId: r.request_id,
+    createdAt: r.created_at,
+  };
+}
+
+export function webhookDeliveryColumns(row: WebhookDeliveryRow): WebhookDeliveriesTable {
+  return {
+    id: row.id,
+    event_id: row.eventId,
+    endpoint_id: row.endpointId,
+    status: row.status,
+    attempts: row.attempts,
+    next_attempt_at: row.nextAttemptAt,
+    lease_owner: row.leaseOwner,
+    lease_until: row.leaseUntil,
+    last_attempt_at: row.lastAttemptAt,
+    last_status_code: row.lastStatusCode,
+    last_latency_ms: row.lastLatencyMs,
+    last_error: row.lastError,
+    last_excerpt: row.lastExcerpt,
+    created_at: row.createdAt,
+    completed_at: row.completedAt,
+  };
+}
+
+export function toWebhookDeliveryRow(r: WebhookDeliveriesTable): WebhookDeliveryRow {
+  return {
+    id: r.id,
+    eventId: r.event_id,
+    endpointId: r.endpoint_id,
+    status: r.status as WebhookDeliveryStatus,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    leaseOwner: r.lease_owner,
+    leaseUntil: r.lease_until,
+    lastAttemptAt: r.last_attempt_at,
+    lastStatusCode: r.last_status_code,
+    lastLatencyMs: r.last_latency_ms,
+    lastError: r.last_error,
+    lastExcerpt: r.last_excerpt,
+    createdAt: r.created_at,
+    completedAt: r.completed_at,
+  };
+}
+
+export function webhookAttemptColumns(row: WebhookAttemptRow): WebhookAttemptsTable {
+  return {
+    delivery_id: row.deliveryId,
+    attempt: row.attempt,
+    endpoint_id: row.endpointId,
+    started_at: row.startedAt,
+    status_code: row.statusCode,
+    latency_ms: row.latencyMs,
+    response_excerpt: row.responseExcerpt,
+    error_code: row.errorCode,
+    succeeded: row.succeeded ? 1 : 0,
+  };
+}
+
+export function toWebhookAttemptRow(r: WebhookAttemptsTable): WebhookAttemptRow {
+  return {
+    deliveryId: r.delivery_id,
+    attempt: r.attempt,
+    endpointId: r.endpoint_id,
+    startedAt: r.started_at,
+    statusCode: r.status_code,
+    latencyMs: r.latency_ms,
+    responseExcerpt: r.response_excerpt,
+    errorCode: r.error_code,
+    succeeded: Number(r.succeeded) === 1,
   };
 }

@@ -8,6 +8,10 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   request_logs: RequestLogsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  events: EventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
 
 export interface AccountsTable {
@@ -87,4 +91,72 @@ export interface RequestLogsTable {
   client_ip: string | null;
   user_agent: string | null;
   error_code: string | null;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types and wildcards */
+  enabled_events: string;
+  signing: string;
+  status: string;
+  disabled_reason: string | null;
+  /** ciphertext (AES-256-GCM under the keyring's data key): never the plain secret */
+  secret: string;
+  public_key: string | null;
+  /** ciphertext of the secret replaced by the last rotation, signing until it expires */
+  previous_secret: string | null;
+  previous_secret_expires_at: number | null;
+  rate_limit_per_second: number | null;
+  /** JSON object */
+  metadata: string;
+  failing_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EventsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  type: string;
+  /** canonical JSON object */
+  data: string;
+  request_id: string | null;
+  created_at: number;
+}
+
+/** The outbox: one row per (event, endpoint), claimed by dispatchers with a lease. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_attempt_at: number | null;
+  last_status_code: number | null;
+  last_latency_ms: number | null;
+  last_error: string | null;
+  last_excerpt: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface WebhookAttemptsTable {
+  delivery_id: string;
+  attempt: number;
+  endpoint_id: string;
+  started_at: number;
+  status_code: number | null;
+  latency_ms: number;
+  response_excerpt: string | null;
+  error_code: string | null;
+  /** 0 or 1 */
+  succeeded: number;
 }

@@ -126,6 +126,134 @@ export interface AuditFilter {
   action?: string | undefined;
 }
 
+export type WebhookSigning = 'v1' | 'v1a';
+export type WebhookEndpointStatus = 'enabled' | 'disabled';
+
+/** A webhook endpoint. `secret` and `previousSecret` are ciphertexts; the store never sees a plain secret. */
+export interface WebhookEndpointRow {
+  id: string;
+  accountId: string;
+  mode: KeyMode;
+  url: string;
+  description: string | null;
+  enabledEvents: string[];
+  signing: WebhookSigning;
+  status: WebhookEndpointStatus;
+  disabledReason: string | null;
+  secret: string;
+  /** v1a: the Ed25519 public key the receiver verifies with */
+  publicKey: string | null;
+  previousSecret: string | null;
+  previousSecretExpiresAt: number | null;
+  rateLimitPerSecond: number | null;
+  metadata: Record<string, string>;
+  /** when the current run of failed attempts began; null while deliveries succeed */
+  failingSince: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type WebhookEndpointPatch = Partial<
+  Pick<
+    WebhookEndpointRow,
+    | 'url'
+    | 'description'
+    | 'enabledEvents'
+    | 'status'
+    | 'disabledReason'
+    | 'secret'
+    | 'publicKey'
+    | 'previousSecret'
+    | 'previousSecretExpiresAt'
+    | 'rateLimitPerSecond'
+    | 'metadata'
+    | 'failingSince'
+    | 'updatedAt'
+  >
+>;
+
+export interface WebhookEndpointFilter {
+  accountId?: string | undefined;
+  mode?: KeyMode | undefined;
+  status?: WebhookEndpointStatus | undefined;
+}
+
+export interface EventRow {
+  id: string;
+  accountId: string;
+  mode: KeyMode;
+  type: string;
+  data: Record<string, unknown>;
+  requestId: string | null;
+  createdAt: number;
+}
+
+export interface EventFilter {
+  accountId?: string | undefined;
+  mode?: KeyMode | undefined;
+  type?: string | undefined;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'abandoned';
+
+/** One row of the outbox: an event on its way to one endpoint. */
+export interface WebhookDeliveryRow {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  status: WebhookDeliveryStatus;
+  /** attempts made so far */
+  attempts: number;
+  /** when the next attempt is due; null once the delivery is finished */
+  nextAttemptAt: number | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  lastAttemptAt: number | null;
+  lastStatusCode: number | null;
+  lastLatencyMs: number | null;
+  lastError: string | null;
+  lastExcerpt: string | null;
+  createdAt: number;
+  completedAt: number | null;
+}
+
+export interface WebhookDeliveryFilter {
+  endpointId?: string | undefined;
+  eventId?: string | undefined;
+  status?: WebhookDeliveryStatus | undefined;
+}
+
+/** One HTTP attempt of a delivery. The excerpt is redacted and at most 1 KiB. */
+export interface WebhookAttemptRow {
+  deliveryId: string;
+  /** 1 for the first attempt */
+  attempt: number;
+  endpointId: string;
+  startedAt: number;
+  statusCode: number | null;
+  latencyMs: number;
+  responseExcerpt: string | null;
+  errorCode: string | null;
+  succeeded: boolean;
+}
+
+/** What the dispatcher records after an attempt: the attempt row and the delivery's new state. */
+export interface CompleteAttemptInput {
+  leaseOwner: string;
+  attempt: WebhookAttemptRow;
+  status: WebhookDeliveryStatus;
+  nextAttemptAt: number | null;
+  completedAt: number | null;
+}
+
+/** Which finished deliveries to send again. `since` (Unix ms, inclusive) is on the delivery's creation. */
+export interface RequeueFilter {
+  endpointId?: string | undefined;
+  eventId?: string | undefined;
+  statuses: readonly WebhookDeliveryStatus[];
+  since?: number | undefined;
+}
+
 /** Everything that can run inside a transaction. */
 export interface StoreOps {
   insertAccount(row: AccountRow): Promise<void>;
@@ -163,6 +291,47 @@ export interface StoreOps {
   listRequestLogs(filter: RequestLogFilter, page: PageQuery): Promise<Page<RequestLogRow>>;
   /** Deletes up to `limit` of the oldest lines created before `before` (Unix ms); returns how many. */
   deleteRequestLogsBefore(before: number, limit: number): Promise<number>;
+
+  insertWebhookEndpoint(row: WebhookEndpointRow): Promise<void>;
+  getWebhookEndpoint(id: string): Promise<WebhookEndpointRow | undefined>;
+  listWebhookEndpoints(filter: WebhookEndpointFilter, page: PageQuery): Promise<Page<WebhookEndpointRow>>;
+  /** Every enabled endpoint of one account and mode (the candidates for a new event). */
+  enabledWebhookEndpoints(accountId: string, mode: KeyMode): Promise<WebhookEndpointRow[]>;
+  updateWebhookEndpoint(id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpointRow | undefined>;
+  /** Deletes the endpoint with its deliveries and attempts; false when there was none. */
+  deleteWebhookEndpoint(id: string): Promise<boolean>;
+
+  insertEvent(row: EventRow): Promise<void>;
+  getEvent(id: string): Promise<EventRow | undefined>;
+  listEvents(filter: EventFilter, page: PageQuery): Promise<Page<EventRow>>;
+
+  /** Outbox rows; write them in the transaction that writes their event. */
+  insertWebhookDeliveries(rows: readonly WebhookDeliveryRow[]): Promise<void>;
+  getWebhookDelivery(id: string): Promise<WebhookDeliveryRow | undefined>;
+  listWebhookDeliveries(filter: WebhookDeliveryFilter, page: PageQuery): Promise<Page<WebhookDeliveryRow>>;
+  /** The attempts of these deliveries, oldest first. */
+  listWebhookAttempts(deliveryIds: readonly string[]): Promise<WebhookAttemptRow[]>;
+  /**
+   * Leases up to `limit` pending deliveries due at `now` whose lease is free or expired, to
+   * `owner` until `now + leaseMs`. Two concurrent claimers never receive the same delivery.
+   */
+  claimDueWebhookDeliveries(
+    owner: string,
+    now: number,
+    limit: number,
+    leaseMs: number,
+  ): Promise<WebhookDeliveryRow[]>;
+  /**
+   * Records an attempt and moves the delivery to its next state, if `leaseOwner` still holds
+   * the lease. Returns false (and records nothing) when the lease was lost meanwhile.
+   */
+  completeWebhookAttempt(input: CompleteAttemptInput): Promise<boolean>;
+  /** Gives up `owner`'s leases on these deliveries; `nextAttemptAt` moves them when given. */
+  releaseWebhookLeases(owner: string, ids: readonly string[], nextAttemptAt?: number): Promise<number>;
+  /** Finished deliveries matching the filter become pending again, due at `now`; returns how many. */
+  requeueWebhookDeliveries(filter: RequeueFilter, now: number, limit: number): Promise<number>;
+  /** Pending deliveries of an endpoint become `abandoned` (it was disabled); returns how many. */
+  abandonWebhookDeliveries(endpointId: string, now: number): Promise<number>;
 }
 
 export interface Store extends StoreOps {

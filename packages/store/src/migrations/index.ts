@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './0001-initial.js';
 import { requestLogs } from './0002-request-logs.js';
+import { webhooks } from './0003-webhooks.js';
 
 /** Every migration, in order. Names sort in the order they run; never rename or edit one. */
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_request_logs': requestLogs,
+  '0003_webhooks': webhooks,
 };
 
 /** In-code provider: the compiled package carries its migrations, no files are read at run time. */

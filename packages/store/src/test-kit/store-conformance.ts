@@ -13,6 +13,7 @@ import type {
 import { monotonicId } from './monotonic-id.js';
 import { accountFixture, auditFixture, keyFixture, requestLogFixture } from './store-fixtures.js';
 import type { TestDatabases } from './test-databases.js';
+import { webhookStoreConformance } from './webhook-store-conformance.js';
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -668,4 +669,6 @@ export function storeConformance(databases: TestDatabases): void {
       await expect(fresh.deleteRequestLogsBefore(t, 0)).rejects.toThrow(RangeError);
     });
   });
+
+  webhookStoreConformance(databases, () => store);
 }

@@ -1,4 +1,12 @@
-import type { AccountRow, AuditInput, KeyRow, RequestLogRow } from '../types.js';
+import type {
+  AccountRow,
+  AuditInput,
+  EventRow,
+  KeyRow,
+  RequestLogRow,
+  WebhookDeliveryRow,
+  WebhookEndpointRow,
+} from '../types.js';
 import { monotonicId } from './monotonic-id.js';
 
 /** Rows with every field set to something plausible; tests override what they look at. */
@@ -75,6 +83,71 @@ export function requestLogFixture(overrides: Partial<RequestLogRow> = {}): Reque
     clientIp: '203.0.113.7',
     userAgent: 'payqi-node/1.0',
     errorCode: null,
+    ...overrides,
+  };
+}
+
+export function webhookEndpointFixture(
+  accountId: string,
+  overrides: Partial<WebhookEndpointRow> = {},
+): WebhookEndpointRow {
+  return {
+    id: monotonicId('we'),
+    accountId,
+    mode: 'test',
+    url: 'https://hooks.example.com/gatehouse',
+    description: null,
+    enabledEvents: ['*'],
+    signing: 'v1',
+    status: 'enabled',
+    disabledReason: null,
+    secret: 'ciphertext-not-a-secret',
+    publicKey: null,
+    previousSecret: null,
+    previousSecretExpiresAt: null,
+    rateLimitPerSecond: null,
+    metadata: {},
+    failingSince: null,
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+export function eventFixture(accountId: string, overrides: Partial<EventRow> = {}): EventRow {
+  return {
+    id: monotonicId('evt'),
+    accountId,
+    mode: 'test',
+    type: 'payment.succeeded',
+    data: { object: { id: 'pay_1', amount: 1000 } },
+    requestId: null,
+    createdAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+export function webhookDeliveryFixture(
+  eventId: string,
+  endpointId: string,
+  overrides: Partial<WebhookDeliveryRow> = {},
+): WebhookDeliveryRow {
+  return {
+    id: monotonicId('del'),
+    eventId,
+    endpointId,
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: 1_700_000_000_000,
+    leaseOwner: null,
+    leaseUntil: null,
+    lastAttemptAt: null,
+    lastStatusCode: null,
+    lastLatencyMs: null,
+    lastError: null,
+    lastExcerpt: null,
+    createdAt: 1_700_000_000_000,
+    completedAt: null,
     ...overrides,
   };
 }

@@ -1,0 +1,370 @@
+import { describe, expect, it } from 'vitest';
+import { StoreConstraintError } from '../store-constraint-error.js';
+import type { Store, StoreOps, WebhookAttemptRow, WebhookDeliveryRow } from '../types.js';
+import { monotonicId } from './monotonic-id.js';
+import {
+  accountFixture,
+  eventFixture,
+  webhookDeliveryFixture,
+  webhookEndpointFixture,
+} from './store-fixtures.js';
+import type { TestDatabases } from './test-databases.js';
+
+const T = 1_760_000_000_000;
+const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
+
+async function endpointWithAccount(
+  store: StoreOps,
+  overrides: Parameters<typeof webhookEndpointFixture>[1] = {},
+) {
+  const account = accountFixture();
+  await store.insertAccount(account);
+  const endpoint = webhookEndpointFixture(account.id, overrides);
+  await store.insertWebhookEndpoint(endpoint);
+  return { account, endpoint };
+}
+
+/** An event with one pending delivery per endpoint, written in one transaction (as the outbox is). */
+async function publish(store: Store, accountId: string, endpointIds: string[], due = T) {
+  const event = eventFixture(accountId, { createdAt: due });
+  const deliveries = endpointIds.map((endpointId) =>
+    webhookDeliveryFixture(event.id, endpointId, { nextAttemptAt: due, createdAt: due }),
+  );
+  await store.transaction(async (tx) => {
+    await tx.insertEvent(event);
+    await tx.insertWebhookDeliveries(deliveries);
+  });
+  return { event, deliveries };
+}
+
+function attempt(d: WebhookDeliveryRow, overrides: Partial<WebhookAttemptRow> = {}): WebhookAttemptRow {
+  return {
+    deliveryId: d.id,
+    attempt: d.attempts + 1,
+    endpointId: d.endpointId,
+    startedAt: T,
+    statusCode: 200,
+    latencyMs: 12.5,
+    responseExcerpt: 'ok',
+    errorCode: null,
+    succeeded: true,
+    ...overrides,
+  };
+}
+
+/** Webhook endpoints, events and the delivery outbox: the part of the store the dispatcher relies on. */
+export function webhookStoreConformance(databases: TestDatabases, shared: () => Store): void {
+  describe('webhooks', () => {
+    it('stores an endpoint with every field, updates it and lists by account and mode', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store, {
+        mode: 'live',
+        description: 'orders ✓',
+        enabledEvents: ['payment.*', 'refund.created'],
+        signing: 'v1a',
+        publicKey: 'whpk_public',
+        previousSecret: 'old-ciphertext',
+        previousSecretExpiresAt: T + 3600_000,
+        rateLimitPerSecond: 20,
+        metadata: { team: 'payments' },
+        failingSince: T,
+      });
+      expect(await store.getWebhookEndpoint(endpoint.id)).toEqual(endpoint);
+      const other = webhookEndpointFixture(account.id);
+      await store.insertWebhookEndpoint(other);
+      const updated = await store.updateWebhookEndpoint(endpoint.id, {
+        status: 'disabled',
+        disabledReason: 'gone',
+        failingSince: null,
+        description: null,
+        enabledEvents: ['*'],
+        updatedAt: T + 1,
+      });
+      expect(updated).toEqual({
+        ...endpoint,
+        status: 'disabled',
+        disabledReason: 'gone',
+        failingSince: null,
+        description: null,
+        enabledEvents: ['*'],
+        updatedAt: T + 1,
+      });
+      expect(
+        await store.updateWebhookEndpoint(monotonicId('we'), { url: 'https://x.example' }),
+      ).toBeUndefined();
+      const live = await store.listWebhookEndpoints({ accountId: account.id, mode: 'live' }, { limit: 10 });
+      expect(ids(live.data)).toEqual([endpoint.id]);
+      const all = await store.listWebhookEndpoints({ accountId: account.id }, { limit: 10 });
+      expect(ids(all.data)).toEqual([other.id, endpoint.id]);
+      expect(ids(await store.enabledWebhookEndpoints(account.id, 'test'))).toEqual([other.id]);
+      expect(await store.enabledWebhookEndpoints(account.id, 'live')).toEqual([]);
+    });
+
+    it('refuses an endpoint for an account that does not exist', async () => {
+      const error = await shared()
+        .insertWebhookEndpoint(webhookEndpointFixture(monotonicId('acct')))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreConstraintError);
+    });
+
+    it('writes an event and its deliveries in one transaction: all or nothing', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const { event, deliveries } = await publish(store, account.id, [endpoint.id]);
+      expect(await store.getEvent(event.id)).toEqual(event);
+      expect(await store.getWebhookDelivery(deliveries[0]!.id)).toEqual(deliveries[0]);
+
+      const lost = eventFixture(account.id);
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.insertEvent(lost);
+          // a delivery for an endpoint that does not exist breaks the foreign key
+          await tx.insertWebhookDeliveries([webhookDeliveryFixture(lost.id, monotonicId('we'))]);
+        }),
+      ).rejects.toBeInstanceOf(StoreConstraintError);
+      expect(await store.getEvent(lost.id)).toBeUndefined();
+    });
+
+    it('lists events by account, mode and type, newest first', async () => {
+      const store = shared();
+      const account = accountFixture();
+      await store.insertAccount(account);
+      const e1 = eventFixture(account.id);
+      const e2 = eventFixture(account.id, { type: 'refund.created' });
+      const e3 = eventFixture(account.id, { mode: 'live' });
+      for (const e of [e1, e2, e3]) await store.insertEvent(e);
+      const list = async (f: Parameters<Store['listEvents']>[0]) =>
+        ids((await store.listEvents(f, { limit: 10 })).data);
+      expect(await list({ accountId: account.id, mode: 'test' })).toEqual([e2.id, e1.id]);
+      expect(await list({ accountId: account.id, mode: 'test', type: 'refund.created' })).toEqual([e2.id]);
+      expect(await list({ accountId: account.id, mode: 'live' })).toEqual([e3.id]);
+      const page = await store.listEvents({ accountId: account.id }, { limit: 2 });
+      expect(page.hasMore).toBe(true);
+    });
+
+    it('claims only due, pending, unleased deliveries; an expired lease can be claimed again', async () => {
+      const fresh = await (await databases.create()).open();
+      await fresh.migrate();
+      const { account, endpoint } = await endpointWithAccount(fresh);
+      const now = await publish(fresh, account.id, [endpoint.id], T);
+      const later = await publish(fresh, account.id, [endpoint.id], T + 60_000);
+      const done = await publish(fresh, account.id, [endpoint.id], T - 1);
+      await fresh.transaction(async (tx) => {
+        const [d] = await tx.claimDueWebhookDeliveries('setup', T, 1, 1000);
+        expect(d?.id).toBe(done.deliveries[0]!.id);
+        await tx.completeWebhookAttempt({
+          leaseOwner: 'setup',
+          attempt: attempt(d!),
+          status: 'succeeded',
+          nextAttemptAt: null,
+          completedAt: T,
+        });
+      });
+      const claimed = await fresh.claimDueWebhookDeliveries('a', T, 10, 30_000);
+      expect(ids(claimed)).toEqual([now.deliveries[0]!.id]);
+      expect(claimed[0]).toMatchObject({ leaseOwner: 'a', leaseUntil: T + 30_000 });
+      // held: nobody else gets it until the lease runs out
+      expect(await fresh.claimDueWebhookDeliveries('b', T + 29_999, 10, 30_000)).toEqual([]);
+      const reclaimed = await fresh.claimDueWebhookDeliveries('b', T + 30_000, 10, 30_000);
+      expect(ids(reclaimed)).toEqual([now.deliveries[0]!.id]);
+      // the first owner lost the lease: its late result is not recorded
+      expect(
+        await fresh.completeWebhookAttempt({
+          leaseOwner: 'a',
+          attempt: attempt(claimed[0]!),
+          status: 'succeeded',
+          nextAttemptAt: null,
+          completedAt: T,
+        }),
+      ).toBe(false);
+      expect(await fresh.listWebhookAttempts([now.deliveries[0]!.id])).toEqual([]);
+      // the later delivery becomes due in its own time, oldest due first
+      const both = await fresh.claimDueWebhookDeliveries('c', T + 120_000, 10, 1000);
+      expect(ids(both)).toEqual([now.deliveries[0]!.id, later.deliveries[0]!.id]);
+      await expect(fresh.claimDueWebhookDeliveries('c', T, 0, 1000)).rejects.toThrow(RangeError);
+    });
+
+    it('records attempts, schedules retries, and finishes a delivery', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const { deliveries } = await publish(store, account.id, [endpoint.id], 1_000);
+      const id = deliveries[0]!.id;
+      const mine = async (owner: string, now: number) =>
+        (await store.claimDueWebhookDeliveries(owner, now, 1000, 5000)).find((d) => d.id === id);
+
+      const first = await mine('w1', 1_000);
+      expect(first?.attempts).toBe(0);
+      const failed = attempt(first!, {
+        startedAt: 1_000,
+        statusCode: 500,
+        succeeded: false,
+        errorCode: 'http_status',
+        responseExcerpt: 'oops',
+      });
+      expect(
+        await store.completeWebhookAttempt({
+          leaseOwner: 'w1',
+          attempt: failed,
+          status: 'pending',
+          nextAttemptAt: 6_000,
+          completedAt: null,
+        }),
+      ).toBe(true);
+      expect(await store.getWebhookDelivery(id)).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        nextAttemptAt: 6_000,
+        leaseOwner: null,
+        leaseUntil: null,
+        lastStatusCode: 500,
+        lastError: 'http_status',
+        lastExcerpt: 'oops',
+      });
+      expect(await mine('w2', 5_999)).toBeUndefined();
+      const second = await mine('w2', 6_000);
+      expect(second?.attempts).toBe(1);
+      const ok = attempt(second!, { startedAt: 6_000, latencyMs: 3 });
+      await store.completeWebhookAttempt({
+        leaseOwner: 'w2',
+        attempt: ok,
+        status: 'succeeded',
+        nextAttemptAt: null,
+        completedAt: 6_010,
+      });
+      expect(await store.getWebhookDelivery(id)).toMatchObject({
+        status: 'succeeded',
+        attempts: 2,
+        nextAttemptAt: null,
+        completedAt: 6_010,
+      });
+      expect(await store.listWebhookAttempts([id])).toEqual([failed, ok]);
+      expect(await mine('w3', 1_000_000)).toBeUndefined();
+      // a finished delivery cannot be completed again, even by a stale owner
+      expect(
+        await store.completeWebhookAttempt({
+          leaseOwner: 'w2',
+          attempt: { ...ok, attempt: 3 },
+          status: 'succeeded',
+          nextAttemptAt: null,
+          completedAt: 1,
+        }),
+      ).toBe(false);
+    });
+
+    it('releases leases, requeues finished deliveries and abandons an endpoint’s pending ones', async () => {
+      const store = await (await databases.create()).open();
+      await store.migrate();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const a = await publish(store, account.id, [endpoint.id], T);
+      const b = await publish(store, account.id, [endpoint.id], T + 10);
+      const [da, db] = [a.deliveries[0]!, b.deliveries[0]!];
+      const claimed = await store.claimDueWebhookDeliveries('w', T + 10, 10, 60_000);
+      expect(ids(claimed)).toEqual([da.id, db.id]);
+      expect(await store.releaseWebhookLeases('someone-else', [da.id])).toBe(0);
+      expect(await store.releaseWebhookLeases('w', [da.id], T + 500)).toBe(1);
+      expect(await store.releaseWebhookLeases('w', [])).toBe(0);
+      expect(await store.getWebhookDelivery(da.id)).toMatchObject({
+        leaseOwner: null,
+        nextAttemptAt: T + 500,
+      });
+      expect(ids(await store.claimDueWebhookDeliveries('x', T + 500, 10, 1))).toEqual([da.id]);
+      await store.completeWebhookAttempt({
+        leaseOwner: 'w',
+        attempt: attempt(db, { succeeded: false, statusCode: 500 }),
+        status: 'failed',
+        nextAttemptAt: null,
+        completedAt: T + 20,
+      });
+      expect(
+        await store.requeueWebhookDeliveries(
+          { endpointId: endpoint.id, statuses: ['failed'], since: T + 11 },
+          T + 30,
+          100,
+        ),
+      ).toBe(0);
+      expect(
+        await store.requeueWebhookDeliveries(
+          { endpointId: endpoint.id, statuses: ['failed'], since: T },
+          T + 30,
+          100,
+        ),
+      ).toBe(1);
+      expect(await store.getWebhookDelivery(db.id)).toMatchObject({
+        status: 'pending',
+        nextAttemptAt: T + 30,
+        completedAt: null,
+        attempts: 1,
+      });
+      expect(await store.abandonWebhookDeliveries(endpoint.id, T + 40)).toBe(2);
+      expect(await store.getWebhookDelivery(da.id)).toMatchObject({
+        status: 'abandoned',
+        nextAttemptAt: null,
+        completedAt: T + 40,
+      });
+      expect(
+        await store.requeueWebhookDeliveries({ eventId: a.event.id, statuses: ['abandoned'] }, T + 50, 100),
+      ).toBe(1);
+      expect(
+        await store.listWebhookDeliveries({ endpointId: endpoint.id, status: 'pending' }, { limit: 10 }),
+      ).toMatchObject({
+        data: [{ id: da.id }],
+        hasMore: false,
+      });
+    });
+
+    it('deleting an endpoint removes its deliveries and attempts, not the events', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const { event, deliveries } = await publish(store, account.id, [endpoint.id], 5);
+      const [d] = await store
+        .claimDueWebhookDeliveries('w', 5, 1000, 1000)
+        .then((r) => r.filter((x) => x.id === deliveries[0]!.id));
+      await store.completeWebhookAttempt({
+        leaseOwner: 'w',
+        attempt: attempt(d!),
+        status: 'succeeded',
+        nextAttemptAt: null,
+        completedAt: 6,
+      });
+      expect(await store.deleteWebhookEndpoint(endpoint.id)).toBe(true);
+      expect(await store.deleteWebhookEndpoint(endpoint.id)).toBe(false);
+      expect(await store.getWebhookDelivery(d!.id)).toBeUndefined();
+      expect(await store.listWebhookAttempts([d!.id])).toEqual([]);
+      expect(await store.getEvent(event.id)).toEqual(event);
+    });
+
+    it('two Stores claiming at once never get the same delivery', async () => {
+      const database = await databases.create();
+      const a = await database.open();
+      await a.migrate();
+      const b = await database.open();
+      const { account, endpoint } = await endpointWithAccount(a);
+      const total = 300;
+      const event = eventFixture(account.id);
+      const rows = Array.from({ length: total }, () =>
+        webhookDeliveryFixture(event.id, endpoint.id, { nextAttemptAt: T }),
+      );
+      await a.transaction(async (tx) => {
+        await tx.insertEvent(event);
+        await tx.insertWebhookDeliveries(rows);
+      });
+      const seen = new Map<string, string>();
+      const duplicates: string[] = [];
+      const worker = async (store: Store, owner: string) => {
+        for (;;) {
+          const batch = await store.claimDueWebhookDeliveries(owner, T, 7, 600_000);
+          if (batch.length === 0) return;
+          for (const d of batch) {
+            if (seen.has(d.id)) duplicates.push(d.id);
+            seen.set(d.id, owner);
+          }
+        }
+      };
+      await Promise.all([worker(a, 'a1'), worker(b, 'b1'), worker(a, 'a2'), worker(b, 'b2')]);
+      expect(duplicates).toEqual([]);
+      expect(seen.size).toBe(total);
+      const owners = new Set(seen.values());
+      expect(owners.size).toBeGreaterThan(1);
+    });
+  });
+}
