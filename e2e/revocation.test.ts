@@ -60,7 +60,12 @@ async function servicesReachable(): Promise<boolean> {
   return false;
 }
 
+/** every GET /v1/account sent, for the request-log count at the end */
+let accountCalls = 0;
+const secrets: string[] = [];
+
 async function status(url: string, key: string): Promise<number> {
+  accountCalls++;
   const res = await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${key}` } });
   await res.arrayBuffer();
   return res.status;
@@ -139,6 +144,7 @@ describe('instant revocation across two instances (PostgreSQL + Redis)', async (
     const admin = await gatehouse(['admin-keys', 'create', '--json'], cliEnv);
     expect(admin.code, admin.stderr).toBe(0);
     adminKey = JSON.parse(admin.stdout).secret;
+    secrets.push(adminKey);
     const account = await gatehouse(['accounts', 'create', '--name', 'Two instances', '--json'], cliEnv);
     expect(account.code, account.stderr).toBe(0);
     accountId = JSON.parse(account.stdout).id;
@@ -165,6 +171,7 @@ describe('instant revocation across two instances (PostgreSQL + Redis)', async (
     const key = await post(a.url, adminKey, '/v1/keys', { account: accountId, mode: 'test' });
     expect(key.status).toBe(200);
     const secret = key.body['secret'] as string;
+    secrets.push(secret);
     // both instances look it up and cache it (with Redis the cache lives 30 s)
     expect(await status(a.url, secret)).toBe(200);
     expect(await status(b.url, secret)).toBe(200);
@@ -190,6 +197,7 @@ describe('instant revocation across two instances (PostgreSQL + Redis)', async (
     const t = await propagation(b.url, key.secret, async () => {
       const r = await post(a.url, adminKey, `/v1/keys/${key.id}/roll`, { grace_period_seconds: 0 });
       replacement = r.body['secret'] as string;
+      secrets.push(replacement);
       return r;
     });
     console.log(
@@ -198,4 +206,22 @@ describe('instant revocation across two instances (PostgreSQL + Redis)', async (
     expect(t.fromRequest).toBeLessThanOrEqual(LIMIT_MS);
     expect(await status(b.url, replacement)).toBe(200);
   });
+
+  it.skipIf(!available)(
+    'both instances write every request to the shared log by their graceful shutdown, with no secret in it',
+    async () => {
+      await Promise.all([a.stop(), b.stop()]);
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      const { rows } = await client
+        .query(`SELECT * FROM "${schema}".request_logs ORDER BY created_at`)
+        .finally(() => client.end());
+      const accountRows = rows.filter((r) => r.route === '/v1/account');
+      expect(accountRows).toHaveLength(accountCalls);
+      expect(accountRows.filter((r) => r.status === 401).length).toBeGreaterThanOrEqual(2);
+      expect(rows.filter((r) => r.route === '/v1/keys/:id/revoke' && r.status === 200)).toHaveLength(1);
+      const dump = JSON.stringify(rows);
+      for (const secret of secrets) expect(dump).not.toContain(secret.slice(8, 30));
+    },
+  );
 });
