@@ -7,6 +7,10 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
+import { createGatewayEngine, type GatewayEngine } from './gateway/engine.js';
+import { registerFrontProxyRoutes } from './gateway/front-proxy-routes.js';
+import type { GatewayProxy } from './gateway/proxy.js';
+import { gatewayServerFactory } from './gateway/server-factory.js';
 import { errorBody, toGatehouseError } from './http/error-body.js';
 import { buildOpenApi } from './http/openapi.js';
 import { parseInput } from './http/parse-input.js';
@@ -28,6 +32,8 @@ export interface AppOptions {
   version?: string;
   /** Serve HTTPS: TLS 1.2 minimum, 1.3 preferred (Node negotiates the highest both support). */
   https?: { cert: Buffer; key: Buffer };
+  /** The gateway engine (for /_gatehouse/authorize) and, with an upstream, the proxy for every path Gatehouse does not own */
+  gateway?: { engine: GatewayEngine; proxy?: GatewayProxy | undefined };
 }
 
 declare module 'fastify' {
@@ -66,6 +72,10 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const { runtime, logger } = options;
   const app = Fastify({
     ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
+    // with an upstream, proxied paths bypass Fastify (the factory builds the HTTPS server then)
+    ...(options.gateway?.proxy
+      ? { serverFactory: gatewayServerFactory(options.gateway.proxy, options.https) }
+      : {}),
     loggerInstance: logger,
     // one line per request, written by the onResponse hook below (no URL, no headers)
     logController: new LogController({ disableRequestLogging: true }),
@@ -209,5 +219,9 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       },
     });
   }
+  const gatewayEngine = options.gateway?.engine ?? createGatewayEngine({ runtime, logger });
+  registerFrontProxyRoutes(app, gatewayEngine, runtime.requestLog);
+  const proxy = options.gateway?.proxy;
+  if (proxy) app.addHook('onClose', () => proxy.close());
   return app;
 }

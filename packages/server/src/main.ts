@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { type Config, ConfigError } from './config.js';
+import { prepareGateway } from './gateway/gateway-from-config.js';
 import { createLogger } from './logger.js';
 import { openRuntime, type Runtime } from './runtime.js';
 
@@ -29,6 +30,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     );
   }
   const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const gateway = prepareGateway(config, logger);
   const runtime = await openRuntime(config, logger);
   const trustProxy = config.trustProxy
     ?.split(',')
@@ -38,6 +40,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     runtime,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    gateway: gateway.build(runtime),
     ...(trustProxy ? { trustProxy } : {}),
     ...(config.tlsCert && config.tlsKey
       ? {

@@ -108,6 +108,23 @@ export class KeyAuthenticator {
    * `invalid_api_key`; the real reason goes to `onFailure` (audit and monitor).
    */
   async authenticate(secret: string, ip: string | null): Promise<Principal> {
+    const row = await this.authenticateRow(secret, ip);
+    if (row.type === 'admin') return { kind: 'operator', keyId: row.id, scopes: row.scopes };
+    return {
+      kind: 'account',
+      keyId: row.id,
+      accountId: row.accountId as string,
+      mode: row.mode as 'test' | 'live',
+      type: row.type,
+      scopes: row.scopes,
+    };
+  }
+
+  /**
+   * `authenticate`, returning the key's row (the gateway needs its rate limits). The row is the
+   * cached object: callers must not change it.
+   */
+  async authenticateRow(secret: string, ip: string | null): Promise<KeyRow> {
     const result = await this.check(secret, ip);
     if (!result.ok) {
       this.options.onFailure?.({
@@ -118,17 +135,8 @@ export class KeyAuthenticator {
       });
       throw new GatehouseError(result.reason === 'ip_not_allowed' ? 'ip_not_allowed' : 'invalid_api_key');
     }
-    const row = result.row;
-    this.options.onSuccess?.(row);
-    if (row.type === 'admin') return { kind: 'operator', keyId: row.id, scopes: row.scopes };
-    return {
-      kind: 'account',
-      keyId: row.id,
-      accountId: row.accountId as string,
-      mode: row.mode as 'test' | 'live',
-      type: row.type,
-      scopes: row.scopes,
-    };
+    this.options.onSuccess?.(result.row);
+    return result.row;
   }
 
   private async lookup(secret: string, currentHash: string): Promise<KeyRow | undefined> {

@@ -1,0 +1,128 @@
+import { ERROR_CODES, type ErrorCode, GatehouseError } from '@gatehouse/contract';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorBody } from '../http/error-body.js';
+import type { RequestLogSink } from '../services/request-log.js';
+import type { GatewayEngine } from './engine.js';
+import { requestLogEntry } from './request-log-entry.js';
+import type { GatewayHeaders } from './types.js';
+
+const AUTHORIZE = '/_gatehouse/authorize';
+const EXT_AUTHZ = '/_gatehouse/ext_authz';
+const REQUEST_ID = /^req_[0-9A-Za-z]{1,64}$/;
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The authorization endpoint for a front proxy, which asks before forwarding and then sends
+ * the request on itself:
+ * - nginx `auth_request` → `/_gatehouse/authorize` with `X-Original-Method` and `X-Original-URI`;
+ * - Traefik `forwardAuth` → `/_gatehouse/authorize` with `X-Forwarded-Method` and `X-Forwarded-Uri`;
+ * - Envoy `ext_authz` (HTTP service) → `/_gatehouse/ext_authz/<original path>`, original method.
+ * Allowed: 200 with the Gatehouse-* upstream headers (signed for the original method and URI)
+ * and the RateLimit headers, for the front proxy to copy onto the upstream request. Refused:
+ * the real status (401/403/429) with the error body and `Gatehouse-Status`,
+ * `Gatehouse-Error-Code` and `Retry-After` when relevant.
+ *
+ * Idempotency cannot be enforced this way: the upstream's answer never passes through
+ * Gatehouse, so there is nothing to store or replay. An `Idempotency-Key` is still validated.
+ *
+ * nginx passes only 401 and 403 from `auth_request` on (anything else becomes 500), so
+ * `GET /_gatehouse/refusal?status=&code=&request_id=&retry_after=` renders the standard error
+ * body of a known code for nginx's `error_page` to show the real answer.
+ */
+export function registerFrontProxyRoutes(
+  app: FastifyInstance,
+  engine: GatewayEngine,
+  requestLog: RequestLogSink,
+): void {
+  async function decide(request: FastifyRequest, reply: FastifyReply, method: string, uri: string) {
+    const createdAt = Date.now();
+    const start = performance.now();
+    const decision = await engine.authorize({
+      method,
+      url: uri,
+      headers: request.headers as GatewayHeaders,
+      remoteAddress: request.socket.remoteAddress,
+      requestId: request.id,
+    });
+    reply.headers(decision.headers);
+    let status = 200;
+    if (decision.allowed) {
+      reply.headers(engine.upstreamHeaders(decision.principal, decision.requestId, method, uri));
+      reply.status(200).send();
+    } else {
+      status = decision.status;
+      reply.header('gatehouse-status', String(decision.status));
+      reply.header('gatehouse-error-code', decision.code);
+      reply.status(decision.status).send(decision.body);
+    }
+    requestLog.record(
+      requestLogEntry(
+        decision,
+        method,
+        status,
+        createdAt,
+        performance.now() - start,
+        request.headers['user-agent'],
+        decision.allowed ? null : decision.code,
+      ),
+    );
+    return reply;
+  }
+
+  app.route({
+    method: [...ALL_METHODS],
+    url: AUTHORIZE,
+    handler: async (request, reply) => {
+      const h = request.headers;
+      const method = (
+        first(h['x-original-method']) ??
+        first(h['x-forwarded-method']) ??
+        request.method
+      ).toUpperCase();
+      const uri = first(h['x-original-uri']) ?? first(h['x-forwarded-uri']);
+      if (uri === undefined || !uri.startsWith('/')) {
+        throw new GatehouseError('parameter_missing', {
+          message:
+            'Send the original request line in X-Original-Method/X-Original-URI (nginx) or X-Forwarded-Method/X-Forwarded-Uri (Traefik).',
+        });
+      }
+      return decide(request, reply, method, uri);
+    },
+  });
+
+  const extAuthz = async (request: FastifyRequest, reply: FastifyReply) => {
+    const uri = request.url.slice(EXT_AUTHZ.length) || '/';
+    return decide(request, reply, request.method, uri.startsWith('/') ? uri : `/${uri}`);
+  };
+  app.route({ method: [...ALL_METHODS], url: EXT_AUTHZ, handler: extAuthz });
+  app.route({ method: [...ALL_METHODS], url: `${EXT_AUTHZ}/*`, handler: extAuthz });
+
+  app.get('/_gatehouse/refusal', async (request, reply) => {
+    const q = request.query as Record<string, string | undefined>;
+    const code = q['code'];
+    if (code === undefined || !Object.hasOwn(ERROR_CODES, code)) {
+      throw new GatehouseError('parameter_invalid', { param: 'code' });
+    }
+    const error = new GatehouseError(code as ErrorCode);
+    if (q['status'] !== undefined && q['status'] !== '' && q['status'] !== String(error.status)) {
+      throw new GatehouseError('parameter_invalid', { param: 'status' });
+    }
+    const requestId = q['request_id'];
+    if (requestId !== undefined && requestId !== '' && !REQUEST_ID.test(requestId)) {
+      throw new GatehouseError('parameter_invalid', { param: 'request_id' });
+    }
+    const retryAfter = q['retry_after'];
+    if (retryAfter !== undefined && retryAfter !== '') {
+      if (!/^[0-9]{1,6}$/.test(retryAfter))
+        throw new GatehouseError('parameter_invalid', { param: 'retry_after' });
+      reply.header('retry-after', retryAfter);
+    }
+    const id = requestId !== undefined && requestId !== '' ? requestId : request.id;
+    reply.header('request-id', id);
+    return reply.status(error.status).send(errorBody(error, id));
+  });
+}

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import type { Kv } from '@gatehouse/kv';
+import type { IdempotencyTicket, StoredResponse } from './types.js';
+
+interface Held {
+  /** p: in flight; d: done */
+  s: 'p' | 'd';
+  /** fingerprint of the request */
+  f: string;
+  r?: StoredResponse;
+}
+
+export type IdempotencyBegin =
+  | { kind: 'proceed'; ticket: IdempotencyTicket }
+  | { kind: 'replay'; response: StoredResponse }
+  | { kind: 'in_use' }
+  | { kind: 'reused' };
+
+/** `Idempotency-Key`: 1 to 255 printable ASCII characters. */
+export function validIdempotencyKey(value: string): boolean {
+  if (value.length === 0 || value.length > 255) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
+ * Idempotent requests in the shared kv, so a repeat is recognised by any instance. The first
+ * request takes an in-flight lock (set-if-absent, outliving the upstream timeout); its answer
+ * then replaces the lock for the retention time. Keys are scoped to account and mode and kept
+ * as a SHA-256, so a client's key never becomes a kv key verbatim.
+ */
+export class IdempotencyStore {
+  constructor(
+    private readonly kv: Kv,
+    private readonly options: { ttlMs: number; lockTtlMs: number },
+  ) {}
+
+  kvKey(accountId: string, mode: string, idempotencyKey: string): string {
+    return `idem:${accountId}:${mode}:${createHash('sha256').update(idempotencyKey).digest('base64url')}`;
+  }
+
+  /** SHA-256 over the method, the path with its query and the body. */
+  fingerprint(method: string, url: string, body: Buffer | string): string {
+    return createHash('sha256')
+      .update(method)
+      .update('\n')
+      .update(url)
+      .update('\n')
+      .update(body)
+      .digest('base64url');
+  }
+
+  async begin(kvKey: string, fingerprint: string): Promise<IdempotencyBegin> {
+    const lock = JSON.stringify({ s: 'p', f: fingerprint } satisfies Held);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await this.kv.set(kvKey, lock, { ttlMs: this.options.lockTtlMs, nx: true })) {
+        return { kind: 'proceed', ticket: { kvKey, fingerprint } };
+      }
+      const raw = await this.kv.get(kvKey);
+      if (raw === null) continue; // released or expired in between: try to take it again
+      let held: Held;
+      try {
+        held = JSON.parse(raw) as Held;
+      } catch {
+        return { kind: 'in_use' };
+      }
+      if (held.f !== fingerprint) return { kind: 'reused' };
+      if (held.s === 'd' && held.r !== undefined) return { kind: 'replay', response: held.r };
+      return { kind: 'in_use' };
+    }
+    return { kind: 'in_use' };
+  }
+
+  /** Keeps the answer for replay. */
+  async complete(ticket: IdempotencyTicket, response: StoredResponse): Promise<void> {
+    const done: Held = { s: 'd', f: ticket.fingerprint, r: response };
+    await this.kv.set(ticket.kvKey, JSON.stringify(done), { ttlMs: this.options.ttlMs });
+  }
+
+  /** Lets a retry through again (the request never got a real answer). */
+  async release(ticket: IdempotencyTicket): Promise<void> {
+    await this.kv.del(ticket.kvKey);
+  }
+}

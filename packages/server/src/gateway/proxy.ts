@@ -1,0 +1,261 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
+import type { Clock } from '@gatehouse/core';
+import type { Logger } from 'pino';
+import { Pool } from 'undici';
+import type { RequestLogSink } from '../services/request-log.js';
+import type { GatewayEngine } from './engine.js';
+import { requestLogEntry } from './request-log-entry.js';
+import type { GatewayDecision, GatewayPrincipal, IdempotencyTicket } from './types.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './upstream-request-headers.js';
+import { writeRefusal, writeReplay } from './write-decision.js';
+
+export interface GatewayProxyOptions {
+  engine: GatewayEngine;
+  /** `http(s)://host:port[/base]`; a base path is prepended to every forwarded path */
+  upstreamUrl: string;
+  /** connect timeout, and the longest wait for the upstream's response headers and between body chunks */
+  timeoutMs: number;
+  requestLog: RequestLogSink;
+  clock: Clock;
+  logger?: Logger;
+  /** keep-alive connections to the upstream (default 128) */
+  connections?: number;
+}
+
+export interface GatewayProxy {
+  /** A node:http request handler: authorize, then stream to the upstream and back. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  close(): Promise<void>;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * The standalone reverse proxy. It runs on node:http directly (the server's request listener
+ * sends paths Gatehouse does not own here before Fastify sees them) with an undici keep-alive
+ * Pool: no Fastify routing, hooks, per-request logger or body parsing on the hot path, which
+ * measured faster than a Fastify catch-all route with a passthrough parser. Bodies stream
+ * both ways; only a POST with an Idempotency-Key is buffered (capped) to fingerprint it.
+ */
+export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
+  const { engine, requestLog, clock } = options;
+  const upstream = new URL(options.upstreamUrl);
+  const basePath = upstream.pathname.replace(/\/+$/, '');
+  const pool = new Pool(upstream.origin, {
+    connections: options.connections ?? 128,
+    keepAliveTimeout: 10_000,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    connect: { timeout: Math.min(options.timeoutMs, 10_000) },
+  });
+  const maxIdempotentBody = engine.config.idempotency_max_body_bytes;
+  const maxStoredResponse = engine.config.idempotency_max_response_bytes;
+
+  function record(
+    req: IncomingMessage,
+    decision: GatewayDecision,
+    createdAt: number,
+    start: number,
+    status: number,
+    errorCode: string | null,
+  ): void {
+    requestLog.record(
+      requestLogEntry(
+        decision,
+        req.method ?? 'GET',
+        status,
+        createdAt,
+        performance.now() - start,
+        req.headers['user-agent'],
+        errorCode,
+      ),
+    );
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const start = performance.now();
+    const createdAt = clock.now();
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const decision = await engine.authorize({
+      method,
+      url,
+      headers: req.headers,
+      remoteAddress: req.socket.remoteAddress,
+    });
+    if (!decision.allowed) {
+      req.resume();
+      writeRefusal(res, decision);
+      record(req, decision, createdAt, start, decision.status, decision.code);
+      return;
+    }
+    let body: IncomingMessage | Buffer | null = hasBody(req) ? req : null;
+    let ticket: IdempotencyTicket | null = null;
+    if (decision.idempotencyKey !== null) {
+      const buffered = await readCapped(req, maxIdempotentBody);
+      if (buffered === null) {
+        const refusal = engine.refusal('body_too_large', decision);
+        res.setHeader('connection', 'close');
+        writeRefusal(res, refusal);
+        record(req, refusal, createdAt, start, refusal.status, refusal.code);
+        return;
+      }
+      const outcome = await engine.beginIdempotency(decision, method, url, buffered);
+      if (outcome.kind === 'refuse') {
+        writeRefusal(res, outcome.refusal);
+        record(req, outcome.refusal, createdAt, start, outcome.refusal.status, outcome.refusal.code);
+        return;
+      }
+      if (outcome.kind === 'replay') {
+        writeReplay(res, outcome.response, decision.requestId, decision.headers);
+        record(req, decision, createdAt, start, outcome.response.status, null);
+        return;
+      }
+      ticket = outcome.ticket;
+      body = buffered;
+    }
+
+    const path = basePath === '' ? url : basePath + url;
+    const identity = engine.upstreamHeaders(
+      decision.principal as GatewayPrincipal,
+      decision.requestId,
+      method,
+      path,
+    );
+    const headers = upstreamRequestHeaders(req.headers, identity, decision.clientIp);
+    let status = 0;
+    let capture: Capture | null = null;
+    try {
+      await pool.stream({ path, method, headers, body }, ({ statusCode, headers: upstreamHeaders }) => {
+        status = statusCode;
+        res.writeHead(
+          statusCode,
+          downstreamResponseHeaders(upstreamHeaders, decision.requestId, decision.headers),
+        );
+        if (ticket === null) return res;
+        const contentType = upstreamHeaders['content-type'];
+        capture = new Capture(res, maxStoredResponse, typeof contentType === 'string' ? contentType : null);
+        return capture.writable;
+      });
+    } catch (err) {
+      if (ticket !== null) void engine.releaseIdempotency(ticket).catch(() => {});
+      if (res.headersSent) {
+        // the answer was on its way: all we can do is cut it, so the client sees it incomplete
+        res.destroy();
+        record(req, decision, createdAt, start, status, 'upstream_unavailable');
+        return;
+      }
+      const code = TIMEOUT_CODES.has((err as { code?: string }).code ?? '')
+        ? 'upstream_timeout'
+        : 'upstream_unavailable';
+      options.logger?.warn(
+        { request_id: decision.requestId, code, err_code: (err as { code?: string }).code },
+        'upstream failed',
+      );
+      const refusal = engine.refusal(code, decision);
+      if (!res.destroyed) writeRefusal(res, refusal);
+      record(req, refusal, createdAt, start, refusal.status, code);
+      return;
+    }
+    if (ticket !== null) {
+      const c = capture as Capture | null;
+      const stored = c?.result(status);
+      const done =
+        stored === undefined || stored === null
+          ? engine.releaseIdempotency(ticket)
+          : engine.completeIdempotency(ticket, stored);
+      void done.catch((err: unknown) => options.logger?.error({ err }, 'idempotent answer not kept'));
+    }
+    record(req, decision, createdAt, start, status, null);
+  }
+
+  return {
+    handle(req, res) {
+      handle(req, res).catch((err: unknown) => {
+        options.logger?.error({ err }, 'gateway proxy failed');
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+          res.end(
+            '{"error":{"type":"api_error","code":"internal_error","message":"An internal error occurred."}}',
+          );
+        } else res.destroy();
+      });
+    },
+    close: () => pool.close(),
+  };
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The whole body, or null when it is longer than `max`. */
+function readCapped(req: IncomingMessage, max: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) {
+      req.resume();
+      resolve(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > max) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Passes an upstream answer on while keeping a copy (up to a cap) for idempotent replay. */
+class Capture {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private over = false;
+  readonly writable: Writable;
+
+  constructor(
+    res: ServerResponse,
+    private readonly max: number,
+    private readonly contentType: string | null,
+  ) {
+    this.writable = new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        if (!this.over) {
+          this.size += chunk.length;
+          if (this.size > this.max) {
+            this.over = true;
+            this.chunks.length = 0;
+          } else this.chunks.push(chunk);
+        }
+        if (res.write(chunk)) callback();
+        else res.once('drain', () => callback());
+      },
+      final: (callback) => {
+        res.end(callback);
+      },
+      destroy: (err, callback) => {
+        if (err) res.destroy(err);
+        callback(err);
+      },
+    });
+  }
+
+  /** The answer to keep, or null when it was too large to keep. */
+  result(status: number): { status: number; contentType: string | null; body: string } | null {
+    if (this.over) return null;
+    return { status, contentType: this.contentType, body: Buffer.concat(this.chunks).toString('base64') };
+  }
+}

@@ -1,0 +1,34 @@
+import type { GatewayContext, StepResult } from '../context.js';
+import { rateLimitState } from '../rate-limit-policy.js';
+
+/**
+ * Several windows per key and per account and mode (separate counters), each set checked by
+ * one atomic kv call; both calls run at once. The key's windows come from the key, else the
+ * account, else the gateway default; the account's from the account, else the default.
+ * RateLimit-Policy and RateLimit go on every answer from here on; 429 carries Retry-After.
+ */
+export async function applyRateLimits(ctx: GatewayContext): Promise<StepResult> {
+  const { policies, kv } = ctx.parts;
+  const key = ctx.key!;
+  const account = ctx.account!;
+  const keyPolicy =
+    key.rateLimits !== null ? policies.forKey(key.rateLimits) : policies.forKey(account.rateLimits);
+  const accountPolicy = policies.forAccount(account.rateLimits);
+  const none = keyPolicy.windows.length === 0;
+  const noneAccount = accountPolicy.windows.length === 0;
+  if (none && noneAccount) return null;
+  const [keyResult, accountResult] = await Promise.all([
+    none ? null : kv.rateLimit(`rl:key:${key.id}`, keyPolicy.windows),
+    noneAccount ? null : kv.rateLimit(`rl:acct:${account.id}:${key.mode}`, accountPolicy.windows),
+  ]);
+  const checks = [];
+  if (keyResult !== null) checks.push({ policy: keyPolicy, result: keyResult });
+  if (accountResult !== null) checks.push({ policy: accountPolicy, result: accountResult });
+  const state = rateLimitState(checks);
+  ctx.headers['ratelimit-policy'] = policies.policyHeader(keyPolicy, accountPolicy);
+  if (state.header !== '') ctx.headers['ratelimit'] = state.header;
+  if ((keyResult === null || keyResult.allowed) && (accountResult === null || accountResult.allowed))
+    return null;
+  ctx.headers['retry-after'] = String(Math.max(1, state.retryAfter));
+  return 'rate_limited';
+}

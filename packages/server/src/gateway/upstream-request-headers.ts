@@ -1,0 +1,76 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and what must never pass a gateway. */
+const DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'authorization',
+  'request-id',
+  'x-forwarded-for',
+]);
+
+/**
+ * The headers sent upstream: the client's, without hop-by-hop headers, without
+ * `Authorization`, and without ANY `Gatehouse-*` header a client sent (the upstream trusts
+ * those names only from us), plus the identity headers and signature given.
+ */
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  identity: Record<string, string>,
+  clientIp: string | null,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const connection = incoming.connection;
+  const listed =
+    connection !== undefined && connection !== 'keep-alive' && connection !== 'close'
+      ? connectionTokens(connection)
+      : null;
+  for (const name in incoming) {
+    if (DROP.has(name) || name.startsWith('gatehouse-') || listed?.has(name)) continue;
+    const value = incoming[name];
+    if (value !== undefined) out[name] = value;
+  }
+  for (const name in identity) out[name] = identity[name] as string;
+  if (clientIp !== null) out['x-forwarded-for'] = clientIp;
+  return out;
+}
+
+/** Headers named in Connection are hop-by-hop too. */
+function connectionTokens(value: string): Set<string> {
+  return new Set(value.split(',').map((t) => t.trim().toLowerCase()));
+}
+
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'trailer',
+  'upgrade',
+  'te',
+]);
+
+/** The upstream's response headers without hop-by-hop ones, plus the gateway's. */
+export function downstreamResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+  requestId: string,
+  gateway: Record<string, string>,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in upstream) {
+    if (DROP_RESPONSE.has(name)) continue;
+    const value = upstream[name];
+    if (value !== undefined) out[name] = value;
+  }
+  for (const name in gateway) out[name] = gateway[name] as string;
+  out['request-id'] = requestId;
+  return out;
+}
