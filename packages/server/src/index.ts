@@ -7,3 +7,5 @@ export { createRuntime, openRuntime, type Runtime, type RuntimeParts } from './r
 export { toAccount } from './services/account-service.js';
 export { toAuditEvent } from './services/audit-service.js';
 export type { Caller, Principal } from './services/principal.js';
+export type { RequestLogEntry, RequestLogSink } from './services/request-log.js';
+export { BatchingRequestLogWriter, type RequestLogWriterOptions } from './services/request-log-writer.js';
