@@ -71,7 +71,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         error_code: 'parameter_unknown',
         user_agent: 'payqi-node/2.1.0',
       });
-      // the key creation by the operator happened before, and is not this account's mode view
+      // the operator's set-up calls belong to no account, so this account sees only these two
       expect(first).toBeUndefined();
     });
 
