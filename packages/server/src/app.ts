@@ -220,7 +220,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
   const gatewayEngine = options.gateway?.engine ?? createGatewayEngine({ runtime, logger });
-  registerFrontProxyRoutes(app, gatewayEngine, runtime.requestLog);
+  registerFrontProxyRoutes(app, gatewayEngine);
   const proxy = options.gateway?.proxy;
   if (proxy) app.addHook('onClose', () => proxy.close());
   return app;

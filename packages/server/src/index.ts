@@ -1,5 +1,6 @@
 export { createApp, presentedKey } from './app.js';
 export { type Config, ConfigError, loadConfig } from './config.js';
+export * from './gateway/index.js';
 export { loadKeyring } from './keyring-loader.js';
 export { createLogger } from './logger.js';
 export { type RunningServer, startServer } from './main.js';

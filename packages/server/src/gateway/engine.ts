@@ -1,5 +1,5 @@
 import { type ErrorCode, GatehouseError } from '@gatehouse/contract';
-import { signUpstreamRequest } from '@gatehouse/core';
+import { type Clock, signUpstreamRequest } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { errorBody } from '../http/error-body.js';
 import type { Runtime } from '../runtime.js';
@@ -11,6 +11,7 @@ import { FailedAuthLimiter } from './failed-auth-limiter.js';
 import { type GatewayConfig, parseGatewayConfig } from './gateway-config.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import { RateLimitPolicies } from './rate-limit-policy.js';
+import { requestLogEntry } from './request-log-entry.js';
 import { compileRoutes } from './route-table.js';
 import { applyRateLimits } from './steps/apply-rate-limits.js';
 import { assignRequestId } from './steps/assign-request-id.js';
@@ -57,7 +58,8 @@ export const GATEWAY_STEPS: readonly Step[] = [
 ];
 
 export interface GatewayEngineDeps {
-  runtime: Pick<Runtime, 'authenticator' | 'store' | 'kv' | 'clock'>;
+  /** the request log is read from here on every record, so it can be swapped in tests */
+  runtime: Pick<Runtime, 'authenticator' | 'store' | 'kv' | 'clock' | 'requestLog'>;
   /** the validated gateway configuration; defaults when absent */
   config?: GatewayConfig;
   /** addresses or CIDRs of proxies whose X-Forwarded-For is believed */
@@ -73,6 +75,8 @@ export interface GatewayEngineDeps {
 
 export interface GatewayEngine {
   readonly config: GatewayConfig;
+  /** the runtime's clock (request-log times) */
+  readonly clock: Clock;
   /** Runs every step; the decision says what to answer or how to forward. */
   authorize(req: GatewayRequest): Promise<GatewayDecision>;
   /** The idempotency step for a request authorized without its body. */
@@ -91,6 +95,16 @@ export interface GatewayEngine {
     code: ErrorCode,
     base: Pick<GatewayDecision, 'requestId' | 'path' | 'clientIp' | 'principal' | 'headers'>,
   ): GatewayRefusal;
+  /** Writes the request-log line for a decided request (path without query, no header values but the user agent). */
+  record(
+    decision: GatewayDecision,
+    method: string,
+    status: number,
+    createdAt: number,
+    latencyMs: number,
+    userAgent: string | string[] | undefined,
+    errorCode: string | null,
+  ): void;
   /** Gatehouse-* headers and the signature for `method` and `pathWithQuery` as sent upstream. */
   upstreamHeaders(
     principal: GatewayPrincipal,
@@ -147,6 +161,7 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
 
   return {
     config,
+    clock,
     async authorize(req) {
       const ctx: GatewayContext = {
         parts,
@@ -204,6 +219,12 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
     completeIdempotency: (ticket, response) => parts.idempotency.complete(ticket, response),
     releaseIdempotency: (ticket) => parts.idempotency.release(ticket),
     refusal: (code, base) => refuse(base, code),
+
+    record(decision, method, status, createdAt, latencyMs, userAgent, errorCode) {
+      runtime.requestLog.record(
+        requestLogEntry(decision, method, status, createdAt, latencyMs, userAgent, errorCode),
+      );
+    },
 
     upstreamHeaders(principal, requestId, method, pathWithQuery) {
       const headers: Record<string, string> = {

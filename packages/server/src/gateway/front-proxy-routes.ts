@@ -1,9 +1,7 @@
 import { ERROR_CODES, type ErrorCode, GatehouseError } from '@gatehouse/contract';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody } from '../http/error-body.js';
-import type { RequestLogSink } from '../services/request-log.js';
 import type { GatewayEngine } from './engine.js';
-import { requestLogEntry } from './request-log-entry.js';
 import type { GatewayHeaders } from './types.js';
 
 const AUTHORIZE = '/_gatehouse/authorize';
@@ -33,13 +31,9 @@ function first(v: string | string[] | undefined): string | undefined {
  * `GET /_gatehouse/refusal?status=&code=&request_id=&retry_after=` renders the standard error
  * body of a known code for nginx's `error_page` to show the real answer.
  */
-export function registerFrontProxyRoutes(
-  app: FastifyInstance,
-  engine: GatewayEngine,
-  requestLog: RequestLogSink,
-): void {
+export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEngine): void {
   async function decide(request: FastifyRequest, reply: FastifyReply, method: string, uri: string) {
-    const createdAt = Date.now();
+    const createdAt = engine.clock.now();
     const start = performance.now();
     const decision = await engine.authorize({
       method,
@@ -59,16 +53,14 @@ export function registerFrontProxyRoutes(
       reply.header('gatehouse-error-code', decision.code);
       reply.status(decision.status).send(decision.body);
     }
-    requestLog.record(
-      requestLogEntry(
-        decision,
-        method,
-        status,
-        createdAt,
-        performance.now() - start,
-        request.headers['user-agent'],
-        decision.allowed ? null : decision.code,
-      ),
+    engine.record(
+      decision,
+      method,
+      status,
+      createdAt,
+      performance.now() - start,
+      request.headers['user-agent'],
+      decision.allowed ? null : decision.code,
     );
     return reply;
   }

@@ -38,7 +38,6 @@ export function prepareGateway(config: Config, logger?: Logger) {
         engine,
         upstreamUrl: config.upstreamUrl,
         timeoutMs: config.upstreamTimeoutMs,
-        requestLog: runtime.requestLog,
         clock: runtime.clock,
         ...(logger ? { logger } : {}),
       });

@@ -3,9 +3,8 @@ import { Writable } from 'node:stream';
 import type { Clock } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
-import type { RequestLogSink } from '../services/request-log.js';
 import type { GatewayEngine } from './engine.js';
-import { requestLogEntry } from './request-log-entry.js';
+import { readCappedBody } from './read-capped-body.js';
 import type { GatewayDecision, GatewayPrincipal, IdempotencyTicket } from './types.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './upstream-request-headers.js';
 import { writeRefusal, writeReplay } from './write-decision.js';
@@ -16,7 +15,6 @@ export interface GatewayProxyOptions {
   upstreamUrl: string;
   /** connect timeout, and the longest wait for the upstream's response headers and between body chunks */
   timeoutMs: number;
-  requestLog: RequestLogSink;
   clock: Clock;
   logger?: Logger;
   /** keep-alive connections to the upstream (default 128) */
@@ -39,7 +37,7 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEO
  * both ways; only a POST with an Idempotency-Key is buffered (capped) to fingerprint it.
  */
 export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
-  const { engine, requestLog, clock } = options;
+  const { engine, clock } = options;
   const upstream = new URL(options.upstreamUrl);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const pool = new Pool(upstream.origin, {
@@ -60,16 +58,14 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     status: number,
     errorCode: string | null,
   ): void {
-    requestLog.record(
-      requestLogEntry(
-        decision,
-        req.method ?? 'GET',
-        status,
-        createdAt,
-        performance.now() - start,
-        req.headers['user-agent'],
-        errorCode,
-      ),
+    engine.record(
+      decision,
+      req.method ?? 'GET',
+      status,
+      createdAt,
+      performance.now() - start,
+      req.headers['user-agent'],
+      errorCode,
     );
   }
 
@@ -93,7 +89,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     let body: IncomingMessage | Buffer | null = hasBody(req) ? req : null;
     let ticket: IdempotencyTicket | null = null;
     if (decision.idempotencyKey !== null) {
-      const buffered = await readCapped(req, maxIdempotentBody);
+      const buffered = await readCappedBody(req, maxIdempotentBody);
       if (buffered === null) {
         const refusal = engine.refusal('body_too_large', decision);
         res.setHeader('connection', 'close');
@@ -190,33 +186,6 @@ function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return req.headers['transfer-encoding'] !== undefined;
-}
-
-/** The whole body, or null when it is longer than `max`. */
-function readCapped(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) {
-      req.resume();
-      resolve(null);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > max) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 /** Passes an upstream answer on while keeping a copy (up to a cap) for idempotent replay. */

@@ -122,7 +122,6 @@ export async function createGatewayHarness(
     engine,
     upstreamUrl: upstream.url,
     timeoutMs: options.timeoutMs ?? 2_000,
-    requestLog: h.runtime.requestLog,
     clock: h.clock,
   });
   const logger = createLogger({

@@ -1,0 +1,109 @@
+import type { GatewayEngine } from '../engine.js';
+import type { GatewayDecision, GatewayHeaders, GatewayPrincipal, IdempotencyTicket } from '../types.js';
+
+/** What the middleware needs of Hono's Context (structural, so Gatehouse does not depend on Hono). */
+export interface HonoLikeContext {
+  req: { raw: Request; method: string; url: string; arrayBuffer(): Promise<ArrayBuffer> };
+  env: unknown;
+  res: Response;
+  // biome-ignore lint/suspicious/noExplicitAny: Hono types `set` by the app's Variables
+  set: (key: any, value: any) => void;
+}
+
+export interface GatehouseHonoOptions {
+  /** the socket peer's address; default `c.env.incoming.socket.remoteAddress` (@hono/node-server) */
+  remoteAddress?: (c: HonoLikeContext) => string | null | undefined;
+}
+
+/**
+ * Gatehouse as Hono middleware: authentication, scope, rate limits with their headers,
+ * idempotency, and one request-log line per request. `c.get('gatehouse')` holds the principal.
+ *
+ * ```ts
+ * app.use('/v1/*', gatehouseHono(engine));
+ * ```
+ */
+export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptions = {}) {
+  const peer =
+    options.remoteAddress ??
+    ((c: HonoLikeContext) =>
+      (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket
+        ?.remoteAddress);
+  return async (c: HonoLikeContext, next: () => Promise<void>): Promise<Response | undefined> => {
+    const start = performance.now();
+    const createdAt = engine.clock.now();
+    const method = c.req.method;
+    const full = c.req.url;
+    const pathStart = full.indexOf('/', full.indexOf('//') + 2);
+    const url = pathStart === -1 ? '/' : full.slice(pathStart);
+    const headers: GatewayHeaders = {};
+    c.req.raw.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    let decision: GatewayDecision = await engine.authorize({ method, url, headers, remoteAddress: peer(c) });
+    const finish = (response: Response): Response => {
+      for (const name in decision.headers) response.headers.set(name, decision.headers[name] as string);
+      response.headers.set('request-id', decision.requestId);
+      engine.record(
+        decision,
+        method,
+        response.status,
+        createdAt,
+        performance.now() - start,
+        headers['user-agent'],
+        decision.allowed ? null : decision.code,
+      );
+      return response;
+    };
+    const refuse = (d: GatewayDecision & { allowed: false }) =>
+      finish(
+        new Response(JSON.stringify(d.body), {
+          status: d.status,
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+        }),
+      );
+    if (!decision.allowed) return refuse(decision);
+    c.set('gatehouse', decision.principal satisfies GatewayPrincipal);
+
+    let ticket: IdempotencyTicket | null = null;
+    if (decision.idempotencyKey !== null) {
+      // Hono keeps the body it read, so handlers can still read it
+      const body = Buffer.from(await c.req.arrayBuffer());
+      if (body.length > engine.config.idempotency_max_body_bytes) {
+        decision = engine.refusal('body_too_large', decision);
+        return refuse(decision);
+      }
+      const outcome = await engine.beginIdempotency(decision, method, url, body);
+      if (outcome.kind === 'refuse') {
+        decision = outcome.refusal;
+        return refuse(decision);
+      }
+      if (outcome.kind === 'replay') {
+        const stored = outcome.response;
+        const h: Record<string, string> = { 'idempotent-replayed': 'true' };
+        if (stored.contentType !== null) h['content-type'] = stored.contentType;
+        return finish(
+          new Response(Buffer.from(stored.body, 'base64'), { status: stored.status, headers: h }),
+        );
+      }
+      ticket = outcome.ticket;
+    }
+
+    try {
+      await next();
+    } catch (err) {
+      if (ticket !== null) await engine.releaseIdempotency(ticket);
+      throw err;
+    }
+    if (ticket !== null) {
+      const copy = Buffer.from(await c.res.clone().arrayBuffer());
+      await engine.completeIdempotency(ticket, {
+        status: c.res.status,
+        contentType: c.res.headers.get('content-type'),
+        body: copy.toString('base64'),
+      });
+    }
+    finish(c.res);
+    return undefined;
+  };
+}
