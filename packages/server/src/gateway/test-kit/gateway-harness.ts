@@ -111,7 +111,12 @@ export async function createGatewayHarness(
   const log: RequestLogEntry[] = [];
   h.runtime.requestLog = { record: (e) => void log.push(e) };
   const upstream = options.upstream ?? (await startUpstream());
+  const logger = createLogger({
+    level: 'warn',
+    destination: { write: (line: string) => void h.logs.push(line) },
+  });
   const engine = createGatewayEngine({
+    logger,
     runtime: h.runtime,
     config: parseGatewayConfig(options.config ?? {}),
     trustProxy: options.trustProxy ?? [],
@@ -123,10 +128,6 @@ export async function createGatewayHarness(
     upstreamUrl: upstream.url,
     timeoutMs: options.timeoutMs ?? 2_000,
     clock: h.clock,
-  });
-  const logger = createLogger({
-    level: 'warn',
-    destination: { write: (line: string) => void h.logs.push(line) },
   });
   const app = await createApp({ runtime: h.runtime, logger, gateway: { engine, proxy } });
   await app.listen({ port: 0, host: '127.0.0.1' });

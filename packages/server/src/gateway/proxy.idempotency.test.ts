@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGatewayHarness, type GatewayHarness } from './test-kit/gateway-harness.js';
+
+let g: GatewayHarness;
+afterEach(async () => {
+  await g?.close();
+});
+
+const json = { 'content-type': 'application/json' };
+
+describe('proxy: idempotency', () => {
+  it('replays a completed request without a second upstream call', async () => {
+    g = await createGatewayHarness();
+    g.upstream.respond = (r, res) => {
+      res.writeHead(201, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ id: 'pi_1', amount: JSON.parse(r.body).amount }));
+    };
+    const headers = { ...json, 'idempotency-key': 'order-42' };
+    const first = await g.send('POST', '/v1/payments', { body: '{"amount":500}', headers });
+    expect(first.status).toBe(201);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const again = await g.send('POST', '/v1/payments', { body: '{"amount":500}', headers });
+    expect(again.status).toBe(201);
+    expect(again.text).toBe(first.text);
+    expect(again.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.headers['request-id']).not.toBe(first.headers['request-id']);
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
+  it('refuses the same key with a different body, path or query with 422', async () => {
+    g = await createGatewayHarness();
+    const headers = { ...json, 'idempotency-key': 'order-43' };
+    expect((await g.send('POST', '/v1/payments', { body: '{"amount":1}', headers })).status).toBe(200);
+    for (const [path, body] of [
+      ['/v1/payments', '{"amount":2}'],
+      ['/v1/payments?capture=false', '{"amount":1}'],
+      ['/v1/refunds', '{"amount":1}'],
+    ] as const) {
+      const res = await g.send('POST', path, { body, headers });
+      expect(res.status).toBe(422);
+      expect(res.json.error).toMatchObject({ type: 'idempotency_error', code: 'idempotency_key_reused' });
+    }
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
+  it('answers 409 to a repeat while the first is in flight', async () => {
+    g = await createGatewayHarness();
+    let release: () => void = () => {};
+    g.upstream.respond = (_r, res) => {
+      release = () => {
+        res.writeHead(200, json);
+        res.end('{"ok":true}');
+      };
+    };
+    const headers = { ...json, 'idempotency-key': 'order-44' };
+    const first = g.send('POST', '/v1/payments', { body: '{}', headers });
+    while (g.upstream.received.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const second = await g.send('POST', '/v1/payments', { body: '{}', headers });
+    expect(second.status).toBe(409);
+    expect(second.json.error.code).toBe('idempotency_key_in_use');
+    release();
+    expect((await first).status).toBe(200);
+    const third = await g.send('POST', '/v1/payments', { body: '{}', headers });
+    expect(third.headers['idempotent-replayed']).toBe('true');
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
+  it('does not keep the gateway’s own 502/504: a retry reaches the upstream', async () => {
+    g = await createGatewayHarness({ timeoutMs: 200 });
+    g.upstream.respond = () => {};
+    const headers = { ...json, 'idempotency-key': 'order-45' };
+    expect((await g.send('POST', '/v1/payments', { body: '{}', headers })).status).toBe(504);
+    g.upstream.respond = (_r, res) => {
+      res.writeHead(200, json);
+      res.end('{"ok":true}');
+    };
+    const retry = await g.send('POST', '/v1/payments', { body: '{}', headers });
+    expect(retry.status).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(g.upstream.received).toHaveLength(2);
+  });
+
+  it('scopes keys to the account and mode, and ignores Idempotency-Key on other methods', async () => {
+    g = await createGatewayHarness();
+    const other = await g.createKey({ mode: 'live' });
+    const headers = { ...json, 'idempotency-key': 'shared' };
+    expect((await g.send('POST', '/v1/payments', { body: '{}', headers })).status).toBe(200);
+    const live = await g.send('POST', '/v1/payments', { key: other.secret, body: '{"x":1}', headers });
+    expect(live.status).toBe(200);
+    expect(live.headers['idempotent-replayed']).toBeUndefined();
+    await g.send('GET', '/v1/payments', { headers });
+    await g.send('GET', '/v1/payments', { headers });
+    expect(g.upstream.received).toHaveLength(4);
+  });
+
+  it('expires kept answers after 24 hours', async () => {
+    g = await createGatewayHarness();
+    const headers = { ...json, 'idempotency-key': 'order-46' };
+    await g.send('POST', '/v1/payments', { body: '{}', headers });
+    g.clock.advance(24 * 3600 * 1000 + 1);
+    const later = await g.send('POST', '/v1/payments', { body: '{"new":true}', headers });
+    expect(later.status).toBe(200);
+    expect(g.upstream.received).toHaveLength(2);
+  });
+
+  it('refuses an invalid Idempotency-Key with 400', async () => {
+    g = await createGatewayHarness();
+    for (const key of ['x'.repeat(256), 'tab\there', 'ümlaut']) {
+      const res = await g.send('POST', '/v1/payments', { body: '{}', headers: { 'idempotency-key': key } });
+      expect(res.status).toBe(400);
+      expect(res.json.error.code).toBe('idempotency_key_invalid');
+    }
+    expect(g.upstream.received).toHaveLength(0);
+  });
+});
