@@ -1,0 +1,132 @@
+import { verifyGatehouseRequest } from '@gatehouse/sdk';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGatewayHarness, type GatewayHarness, UPSTREAM_SECRET } from './test-kit/gateway-harness.js';
+
+let g: GatewayHarness;
+afterEach(async () => {
+  await g?.close();
+});
+
+describe('front-proxy authorization endpoint', () => {
+  it('nginx auth_request: 200 with signed Gatehouse-* headers for the original request line', async () => {
+    g = await createGatewayHarness();
+    const res = await g.send('GET', '/_gatehouse/authorize', {
+      headers: { 'x-original-method': 'POST', 'x-original-uri': '/v1/payments?expand=customer' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('');
+    expect(res.headers['gatehouse-account']).toBe(g.accountId);
+    expect(res.headers['gatehouse-key-id']).toBe(g.keyId);
+    expect(res.headers['gatehouse-mode']).toBe('test');
+    expect(res.headers['gatehouse-scopes']).toBe('*');
+    expect(res.headers['ratelimit-policy']).toContain('"w1";q=1000;w=1');
+    const who = verifyGatehouseRequest({
+      method: 'POST',
+      path: '/v1/payments?expand=customer',
+      headers: res.headers,
+      secret: UPSTREAM_SECRET,
+      now: Math.floor(g.clock.now() / 1000),
+    });
+    expect(who.keyId).toBe(g.keyId);
+    expect(g.log.at(-1)).toMatchObject({ method: 'POST', route: '/v1/payments', status: 200 });
+    expect(g.upstream.received).toHaveLength(0);
+  });
+
+  it('Traefik forwardAuth: reads X-Forwarded-Method and X-Forwarded-Uri', async () => {
+    g = await createGatewayHarness();
+    const readOnly = await g.createKey({ type: 'restricted', scopes: ['payments:read'] });
+    const ok = await g.send('GET', '/_gatehouse/authorize', {
+      key: readOnly.secret,
+      headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/v1/payments/pi_1' },
+    });
+    expect(ok.status).toBe(200);
+    const no = await g.send('GET', '/_gatehouse/authorize', {
+      key: readOnly.secret,
+      headers: { 'x-forwarded-method': 'DELETE', 'x-forwarded-uri': '/v1/payments/pi_1' },
+    });
+    expect(no.status).toBe(403);
+    expect(no.headers['gatehouse-status']).toBe('403');
+    expect(no.headers['gatehouse-error-code']).toBe('insufficient_scope');
+    expect(no.json.error.code).toBe('insufficient_scope');
+  });
+
+  it('Envoy ext_authz: the original path after the prefix and the original method', async () => {
+    g = await createGatewayHarness();
+    const res = await g.send('POST', '/_gatehouse/ext_authz/v1/payments?x=1');
+    expect(res.status).toBe(200);
+    const who = verifyGatehouseRequest({
+      method: 'POST',
+      path: '/v1/payments?x=1',
+      headers: res.headers,
+      secret: UPSTREAM_SECRET,
+      now: Math.floor(g.clock.now() / 1000),
+    });
+    expect(who.account).toBe(g.accountId);
+  });
+
+  it('refuses with the real status and code headers: 401, and 429 with Retry-After', async () => {
+    g = await createGatewayHarness();
+    const limited = await g.createKey({ rate_limits: [{ limit: 1, window_seconds: 10 }] });
+    const line = { 'x-original-method': 'GET', 'x-original-uri': '/v1/payments' };
+    const none = await g.send('GET', '/_gatehouse/authorize', { key: null, headers: line });
+    expect(none.status).toBe(401);
+    expect(none.headers['gatehouse-error-code']).toBe('authentication_required');
+    expect(none.json.error.request_id).toBe(none.headers['request-id']);
+    expect(
+      (await g.send('GET', '/_gatehouse/authorize', { key: limited.secret, headers: line })).status,
+    ).toBe(200);
+    const over = await g.send('GET', '/_gatehouse/authorize', { key: limited.secret, headers: line });
+    expect(over.status).toBe(429);
+    expect(over.headers['gatehouse-status']).toBe('429');
+    expect(over.headers['retry-after']).toBe('10');
+    expect(over.json.error.code).toBe('rate_limited');
+  });
+
+  it('needs the original request line', async () => {
+    g = await createGatewayHarness();
+    const res = await g.send('GET', '/_gatehouse/authorize');
+    expect(res.status).toBe(400);
+    expect(res.json.error.code).toBe('parameter_missing');
+  });
+});
+
+describe('refusal page for nginx error_page', () => {
+  it('renders the standard body of a known code with the original request id and Retry-After', async () => {
+    g = await createGatewayHarness();
+    const res = await g.send(
+      'GET',
+      '/_gatehouse/refusal?status=429&code=rate_limited&request_id=req_01ABC&retry_after=7',
+      {
+        key: null,
+      },
+    );
+    expect(res.status).toBe(429);
+    expect(res.headers['retry-after']).toBe('7');
+    expect(res.headers['request-id']).toBe('req_01ABC');
+    expect(res.json).toEqual({
+      error: {
+        type: 'rate_limit_error',
+        code: 'rate_limited',
+        message: 'Too many requests. Retry later.',
+        request_id: 'req_01ABC',
+      },
+    });
+  });
+
+  it('renders nothing else: unknown codes, mismatched statuses, odd ids or retry values are refused', async () => {
+    g = await createGatewayHarness();
+    for (const q of [
+      'code=<script>',
+      'code=__proto__',
+      'code=toString',
+      'status=200&code=rate_limited',
+      'code=rate_limited&request_id=<b>x</b>',
+      'code=rate_limited&retry_after=1;evil',
+    ]) {
+      const res = await g.send('GET', `/_gatehouse/refusal?${q}`, { key: null });
+      expect(res.status, q).toBe(400);
+      expect(res.json.error.code).toBe('parameter_invalid');
+      expect(res.text).not.toContain('<');
+    }
+  });
+});
