@@ -105,6 +105,21 @@ export const ERROR_CODES = {
     type: 'idempotency_error',
     message: 'This idempotency key was already used with a different request.',
   },
+  webhook_url_invalid: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The webhook URL is not a valid URL for this mode (live mode needs https://).',
+  },
+  webhook_url_forbidden: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The webhook URL points to an address Gatehouse does not deliver to.',
+  },
+  webhook_endpoint_disabled: {
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'This webhook endpoint is disabled. Enable it first.',
+  },
   internal_error: { status: 500, type: 'api_error', message: 'An internal error occurred.' },
   upstream_unavailable: { status: 502, type: 'api_error', message: 'The upstream service is unavailable.' },
   upstream_timeout: {
