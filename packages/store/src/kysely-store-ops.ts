@@ -527,6 +527,56 @@ export class KyselyStoreOps implements StoreOps {
     return Number(result.numUpdatedRows);
   }
 
+  async keysDueExpiryNotice(
+    threshold: string,
+    now: number,
+    withinMs: number,
+    limit: number,
+  ): Promise<KeyRow[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+    const rows = await this.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('expires_at', '>', now)
+      .where('expires_at', '<=', now + withinMs)
+      .where('revoked_at', 'is', null)
+      .where('type', '<>', 'admin')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('key_expiry_notices')
+              .select('key_id')
+              .whereRef('key_expiry_notices.key_id', '=', 'api_keys.id')
+              .whereRef('key_expiry_notices.expires_at', '=', 'api_keys.expires_at')
+              .where('key_expiry_notices.threshold', '=', threshold),
+          ),
+        ),
+      )
+      .orderBy('expires_at', 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map(toKeyRow);
+  }
+
+  async recordKeyExpiryNotice(notice: {
+    keyId: string;
+    threshold: string;
+    expiresAt: number;
+    createdAt: number;
+  }): Promise<boolean> {
+    const result = await this.db
+      .insertInto('key_expiry_notices')
+      .values({
+        key_id: notice.keyId,
+        threshold: notice.threshold,
+        expires_at: notice.expiresAt,
+        created_at: notice.createdAt,
+      })
+      .onConflict((oc) => oc.columns(['key_id', 'threshold', 'expires_at']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
   async abandonWebhookDeliveries(endpointId: string, now: number): Promise<number> {
     const result = await this.db
       .updateTable('webhook_deliveries')

@@ -12,6 +12,7 @@ export interface Database {
   events: EventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  key_expiry_notices: KeyExpiryNoticesTable;
 }
 
 export interface AccountsTable {
@@ -159,4 +160,12 @@ export interface WebhookAttemptsTable {
   error_code: string | null;
   /** 0 or 1 */
   succeeded: number;
+}
+
+export interface KeyExpiryNoticesTable {
+  key_id: string;
+  /** `7d` or `1d` */
+  threshold: string;
+  expires_at: number;
+  created_at: number;
 }

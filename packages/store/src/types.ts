@@ -332,6 +332,19 @@ export interface StoreOps {
   requeueWebhookDeliveries(filter: RequeueFilter, now: number, limit: number): Promise<number>;
   /** Pending deliveries of an endpoint become `abandoned` (it was disabled); returns how many. */
   abandonWebhookDeliveries(endpointId: string, now: number): Promise<number>;
+
+  /**
+   * Account keys, not revoked, expiring in (`now`, `now + withinMs`] that have no notice for
+   * `threshold` at their current expiry time; soonest first.
+   */
+  keysDueExpiryNotice(threshold: string, now: number, withinMs: number, limit: number): Promise<KeyRow[]>;
+  /** Records a notice; false when it was already recorded (another instance sent it). */
+  recordKeyExpiryNotice(notice: {
+    keyId: string;
+    threshold: string;
+    expiresAt: number;
+    createdAt: number;
+  }): Promise<boolean>;
 }
 
 export interface Store extends StoreOps {

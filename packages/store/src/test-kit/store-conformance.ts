@@ -13,7 +13,7 @@ import type {
 import { monotonicId } from './monotonic-id.js';
 import { accountFixture, auditFixture, keyFixture, requestLogFixture } from './store-fixtures.js';
 import type { TestDatabases } from './test-databases.js';
-import { webhookStoreConformance } from './webhook-store-conformance.js';
+import { keyExpiryNoticeConformance, webhookStoreConformance } from './webhook-store-conformance.js';
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -671,4 +671,5 @@ export function storeConformance(databases: TestDatabases): void {
   });
 
   webhookStoreConformance(databases, () => store);
+  keyExpiryNoticeConformance(databases);
 }

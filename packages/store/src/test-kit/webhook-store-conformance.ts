@@ -5,6 +5,7 @@ import { monotonicId } from './monotonic-id.js';
 import {
   accountFixture,
   eventFixture,
+  keyFixture,
   webhookDeliveryFixture,
   webhookEndpointFixture,
 } from './store-fixtures.js';
@@ -365,6 +366,38 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       expect(seen.size).toBe(total);
       const owners = new Set(seen.values());
       expect(owners.size).toBeGreaterThan(1);
+    });
+  });
+}
+
+/** `key.expiring` bookkeeping: which keys are due a notice, and each notice recorded once. */
+export function keyExpiryNoticeConformance(databases: TestDatabases): void {
+  describe('key expiry notices', () => {
+    it('finds keys expiring within the window without a notice, and records each notice once', async () => {
+      const store = await (await databases.create()).open();
+      await store.migrate();
+      const account = accountFixture();
+      await store.insertAccount(account);
+      const DAY = 24 * 3600_000;
+      const soon = keyFixture(account.id, { expiresAt: T + DAY / 2 });
+      const week = keyFixture(account.id, { expiresAt: T + 6 * DAY });
+      const later = keyFixture(account.id, { expiresAt: T + 30 * DAY });
+      const past = keyFixture(account.id, { expiresAt: T - 1 });
+      const revoked = keyFixture(account.id, { expiresAt: T + DAY / 2, revokedAt: T - 5 });
+      const never = keyFixture(account.id);
+      for (const k of [soon, week, later, past, revoked, never]) await store.insertKey(k);
+      const due = async (threshold: string, within: number) =>
+        ids(await store.keysDueExpiryNotice(threshold, T, within, 100));
+      expect(await due('7d', 7 * DAY)).toEqual([soon.id, week.id]);
+      expect(await due('1d', DAY)).toEqual([soon.id]);
+      const notice = { keyId: soon.id, threshold: '7d', expiresAt: soon.expiresAt!, createdAt: T };
+      expect(await store.recordKeyExpiryNotice(notice)).toBe(true);
+      expect(await store.recordKeyExpiryNotice(notice)).toBe(false);
+      expect(await due('7d', 7 * DAY)).toEqual([week.id]);
+      expect(await due('1d', DAY)).toEqual([soon.id]);
+      // a new expiry time is a new notice
+      await store.updateKey(soon.id, { expiresAt: T + DAY / 3 });
+      expect(await due('7d', 7 * DAY)).toEqual([soon.id, week.id]);
     });
   });
 }
