@@ -222,6 +222,9 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const gatewayEngine = options.gateway?.engine ?? createGatewayEngine({ runtime, logger });
   registerFrontProxyRoutes(app, gatewayEngine);
   const proxy = options.gateway?.proxy;
-  if (proxy) app.addHook('onClose', () => proxy.close());
+  app.addHook('onClose', async () => {
+    gatewayEngine.close();
+    await proxy?.close();
+  });
   return app;
 }

@@ -3,6 +3,7 @@ import type { Clock } from '@gatehouse/core';
 import type { Kv } from '@gatehouse/kv';
 import type { AccountRow, KeyRow } from '@gatehouse/store';
 import type { KeyAuthenticator } from '../services/key-authenticator.js';
+import type { LastUsedTracker } from '../services/last-used-tracker.js';
 import type { AccountCache } from './account-cache.js';
 import type { BrowserKeyAlerts } from './browser-key-alerts.js';
 import type { FailedAuthLimiter } from './failed-auth-limiter.js';
@@ -11,6 +12,7 @@ import type { IdempotencyStore } from './idempotency-store.js';
 import type { RateLimitPolicies } from './rate-limit-policy.js';
 import type { GatewayRoute } from './route-table.js';
 import type { GatewayPrincipal, GatewayRequest, IdempotencyOutcome } from './types.js';
+import type { VerifiedKeyCache } from './verified-key-cache.js';
 
 /** What the steps share, built once per engine. */
 export interface EngineParts {
@@ -18,6 +20,8 @@ export interface EngineParts {
   routes: readonly GatewayRoute[];
   allowedOrigins: ReadonlySet<string>;
   authenticator: KeyAuthenticator;
+  verified: VerifiedKeyCache;
+  lastUsed: Pick<LastUsedTracker, 'record'>;
   accounts: AccountCache;
   kv: Kv;
   clock: Clock;

@@ -36,6 +36,7 @@ import type {
   IdempotencyTicket,
   StoredResponse,
 } from './types.js';
+import { VerifiedKeyCache } from './verified-key-cache.js';
 
 /**
  * The order of DESIGN.md's Gateway section, one small function each. A step names a refusal
@@ -59,7 +60,7 @@ export const GATEWAY_STEPS: readonly Step[] = [
 
 export interface GatewayEngineDeps {
   /** the request log is read from here on every record, so it can be swapped in tests */
-  runtime: Pick<Runtime, 'authenticator' | 'store' | 'kv' | 'clock' | 'requestLog'>;
+  runtime: Pick<Runtime, 'authenticator' | 'store' | 'kv' | 'clock' | 'requestLog' | 'lastUsed'>;
   /** the validated gateway configuration; defaults when absent */
   config?: GatewayConfig;
   /** addresses or CIDRs of proxies whose X-Forwarded-For is believed */
@@ -105,6 +106,8 @@ export interface GatewayEngine {
     userAgent: string | string[] | undefined,
     errorCode: string | null,
   ): void;
+  /** Stops listening for key invalidations. */
+  close(): void;
   /** Gatehouse-* headers and the signature for `method` and `pathWithQuery` as sent upstream. */
   upstreamHeaders(
     principal: GatewayPrincipal,
@@ -125,6 +128,8 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
     routes: compileRoutes(config.routes),
     allowedOrigins: new Set(config.allowed_origins),
     authenticator: runtime.authenticator,
+    verified: new VerifiedKeyCache(runtime.authenticator, clock),
+    lastUsed: runtime.lastUsed,
     accounts: new AccountCache(runtime.store, clock, deps.accountCacheTtlMs ?? 5_000),
     kv: runtime.kv,
     clock,
@@ -219,6 +224,7 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
     completeIdempotency: (ticket, response) => parts.idempotency.complete(ticket, response),
     releaseIdempotency: (ticket) => parts.idempotency.release(ticket),
     refusal: (code, base) => refuse(base, code),
+    close: () => parts.verified.close(),
 
     record(decision, method, status, createdAt, latencyMs, userAgent, errorCode) {
       runtime.requestLog.record(

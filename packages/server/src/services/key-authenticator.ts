@@ -48,6 +48,7 @@ export interface KeyAuthenticatorOptions {
 export class KeyAuthenticator {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly hashById = new Map<string, string>();
+  private readonly dropListeners = new Set<(keyId: string) => void>();
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly maxEntries: number;
 
@@ -70,7 +71,17 @@ export class KeyAuthenticator {
     await this.options.kv.publish(KEY_INVALIDATION_CHANNEL, keyId);
   }
 
+  /**
+   * Calls `listener` whenever a key is dropped (a local change or another instance's message),
+   * so caches in front of this one (the gateway's) drop it too. Returns the unsubscribe.
+   */
+  onDrop(listener: (keyId: string) => void): () => void {
+    this.dropListeners.add(listener);
+    return () => this.dropListeners.delete(listener);
+  }
+
   private drop(keyId: string): void {
+    for (const listener of this.dropListeners) listener(keyId);
     const hash = this.hashById.get(keyId);
     if (hash !== undefined) {
       this.cache.delete(hash);

@@ -17,10 +17,13 @@ export async function applyRateLimits(ctx: GatewayContext): Promise<StepResult> 
   const none = keyPolicy.windows.length === 0;
   const noneAccount = accountPolicy.windows.length === 0;
   if (none && noneAccount) return null;
-  const [keyResult, accountResult] = await Promise.all([
-    none ? null : kv.rateLimit(`rl:key:${key.id}`, keyPolicy.windows),
-    noneAccount ? null : kv.rateLimit(`rl:acct:${account.id}:${key.mode}`, accountPolicy.windows),
-  ]);
+  // both calls are in flight together (one round trip on Redis), without Promise.all's arrays
+  const keyCall = none ? null : kv.rateLimit(`rl:key:${key.id}`, keyPolicy.windows);
+  const accountCall = noneAccount
+    ? null
+    : kv.rateLimit(`rl:acct:${account.id}:${key.mode}`, accountPolicy.windows);
+  const keyResult = keyCall === null ? null : await keyCall;
+  const accountResult = accountCall === null ? null : await accountCall;
   const checks = [];
   if (keyResult !== null) checks.push({ policy: keyPolicy, result: keyResult });
   if (accountResult !== null) checks.push({ policy: accountPolicy, result: accountResult });

@@ -8,7 +8,7 @@ import { validIdempotencyKey } from '../idempotency-store.js';
  * flight or reused with a different request is refused. Without the body (a streaming proxy
  * reads it only once the request is authorized) the caller runs `beginIdempotency` next.
  */
-export async function checkIdempotency(ctx: GatewayContext): Promise<StepResult> {
+export function checkIdempotency(ctx: GatewayContext): StepResult | Promise<StepResult> {
   if (ctx.req.method !== 'POST') return null;
   const value = header(ctx, 'idempotency-key');
   if (value === undefined) return null;
@@ -16,6 +16,10 @@ export async function checkIdempotency(ctx: GatewayContext): Promise<StepResult>
   ctx.idempotencyKey = value;
   const body = ctx.req.body;
   if (body === undefined) return null;
+  return begin(ctx, value, body);
+}
+
+async function begin(ctx: GatewayContext, value: string, body: Buffer | string): Promise<StepResult> {
   const { idempotency } = ctx.parts;
   const p = ctx.principal!;
   const begin = await idempotency.begin(

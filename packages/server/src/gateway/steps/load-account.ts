@@ -1,10 +1,16 @@
+import type { AccountRow } from '@gatehouse/store';
 import type { GatewayContext, StepResult } from '../context.js';
 
 /** The key's account (cached): its rate limits apply, and a deleted account ends its keys. */
-export async function loadAccount(ctx: GatewayContext): Promise<StepResult> {
+export function loadAccount(ctx: GatewayContext): StepResult | Promise<StepResult> {
+  const found = ctx.parts.accounts.get(ctx.key!.accountId as string);
+  return found instanceof Promise
+    ? found.then((account) => useAccount(ctx, account))
+    : useAccount(ctx, found);
+}
+
+function useAccount(ctx: GatewayContext, account: AccountRow | undefined): StepResult {
   const key = ctx.key!;
-  const found = ctx.parts.accounts.get(key.accountId as string);
-  const account = found instanceof Promise ? await found : found;
   if (account === undefined) return 'invalid_api_key';
   ctx.account = account;
   const scopes = key.scopes;
