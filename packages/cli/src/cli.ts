@@ -14,7 +14,7 @@ import {
   type Runtime,
   startServer,
 } from '@gatehouse/server';
-import { bootstrapDemo } from './demo.js';
+import { bootstrapDemo, startDemoUpstream } from './demo.js';
 
 export const USAGE = `Usage: gatehouse <command> [options]   (add --json for machine-readable output)
 
@@ -134,15 +134,29 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   try {
     config = loadConfig(io.env);
     if (group === 'start') {
-      const server = await startServer(config);
+      const logger = createLogger({ level: config.logLevel });
+      // --demo: the demo payments API on a free loopback port, behind this Gatehouse, sharing a
+      // fresh upstream secret that lives only in this process.
+      const demo = values.demo
+        ? await startDemoUpstream(logger.child({ component: 'payments-api' }), config)
+        : undefined;
+      if (demo) config = { ...config, upstreamUrl: demo.url, upstreamSecret: demo.secret };
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(config, { logger });
+      } catch (err) {
+        await demo?.close();
+        throw err;
+      }
       const stop = async () => {
         await server.close();
+        await demo?.close();
         process.exit(0);
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const lines = [`Gatehouse is listening on ${server.url}`];
-      if (values.demo) lines.push(...(await bootstrapDemo(server.runtime, cliCaller(), server.url)));
+      if (demo) lines.push(...(await bootstrapDemo(server.runtime, cliCaller(), server.url, demo.url)));
       else lines.push('Create an account and a key:  npx gatehouse accounts create --name "My company"');
       io.stderr(`\n${lines.join('\n')}\n\n`);
       return await new Promise<number>(() => {});
