@@ -23,6 +23,7 @@ export async function bootstrapDemo(
   const lines: string[] = [];
   const accounts = await rt.accounts.list(caller, { limit: 100 });
   let account = accounts.data.find((a) => a.metadata['demo'] === DEMO_TAG);
+  const operatorKeyPrinted = !account;
   if (!account) {
     account = await rt.accounts.create(caller, { name: 'PayQI demo', metadata: { demo: DEMO_TAG } });
     const admin = await rt.keys.createAdminKey(caller, 'demo operator key');
@@ -90,8 +91,14 @@ export async function bootstrapDemo(
           `  curl -s ${upstreamUrl}/v1/payments ${auth('GATEHOUSE_KEY')} -w '\\n'`,
         ]
       : []),
-    '  # the request log: every request above, refusals included, with no key or body in it',
-    `  curl -s "${url}/v1/request_logs?limit=20" ${auth('GATEHOUSE_KEY')} -w '\\n'`,
+    '  # the request log (written in batches each second): the demo account’s requests, no key or body in it',
+    `  sleep 2; curl -s "${url}/v1/request_logs?limit=20" ${auth('GATEHOUSE_KEY')} -w '\\n'`,
+    ...(operatorKeyPrinted
+      ? [
+          '  # the operator also sees refusals no account can own (unknown or revoked keys, a key from the wrong IP)',
+          `  curl -s "${url}/v1/request_logs?limit=30" ${auth('GATEHOUSE_ADMIN_KEY')} -w '\\n'`,
+        ]
+      : []),
     '',
     'More from the CLI (same database, with or without the server running):',
     `  npx gatehouse keys list --account ${account.id}`,
