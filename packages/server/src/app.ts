@@ -17,9 +17,11 @@ import { parseInput } from './http/parse-input.js';
 import type { AnyRoute } from './http/route.js';
 import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit-events.js';
+import { eventRoutes } from './routes/events.js';
 import { keyRoutes } from './routes/keys.js';
 import { requestLogRoutes } from './routes/request-logs.js';
 import { serviceRoutes } from './routes/service.js';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.js';
 import type { Runtime } from './runtime.js';
 import type { Caller } from './services/principal.js';
 
@@ -176,6 +178,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     ...keyRoutes(runtime),
     ...auditRoutes(runtime),
     ...requestLogRoutes(runtime),
+    ...webhookEndpointRoutes(runtime),
+    ...eventRoutes(runtime),
   ];
   const openapi = buildOpenApi(routes, options.version ?? '0.1.0');
   const apiRoutes = new Set(routes.map((r) => r.url));

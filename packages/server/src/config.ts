@@ -31,6 +31,12 @@ export interface Config {
   /** JSON file with per-route scopes, public routes, allowed origins and default rate limits */
   gatewayConfigFile: string | undefined;
   requestLogRetentionDays: number;
+  /** hosts and CIDRs that test-mode webhooks may reach although private or loopback */
+  webhookAllowedPrivateHosts: string[];
+  /** deliver webhooks from this process (default true) */
+  webhookDispatcher: boolean;
+  /** how long a claimed webhook delivery is held before another worker may take it over */
+  webhookLeaseMs: number;
 }
 
 const optionalString = z
@@ -77,6 +83,12 @@ const ConfigSchema = z.object({
   GATEHOUSE_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   GATEHOUSE_GATEWAY_CONFIG: optionalString,
   GATEHOUSE_REQUEST_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS: optionalString.refine(
+    (v) => v === undefined || v.split(',').every((h) => /^[A-Za-z0-9.:/[\]_-]{1,255}$/.test(h.trim())),
+    { message: 'must be a comma-separated list of host names, addresses or CIDR ranges' },
+  ),
+  GATEHOUSE_WEBHOOK_DISPATCHER: z.enum(['on', 'off']).default('on'),
+  GATEHOUSE_WEBHOOK_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
   NODE_ENV: z.string().optional(),
 });
 
@@ -117,6 +129,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const c = result.data;
+  if (c.NODE_ENV === 'production' && c.GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS !== undefined) {
+    throw new ConfigError(
+      'GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS: delivering webhooks to private or loopback addresses is refused in production',
+    );
+  }
   if ((c.GATEHOUSE_TLS_CERT === undefined) !== (c.GATEHOUSE_TLS_KEY === undefined)) {
     throw new ConfigError('GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY must be set together');
   }
@@ -142,5 +159,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamTimeoutMs: c.GATEHOUSE_UPSTREAM_TIMEOUT_MS,
     gatewayConfigFile: c.GATEHOUSE_GATEWAY_CONFIG,
     requestLogRetentionDays: c.GATEHOUSE_REQUEST_LOG_RETENTION_DAYS,
+    webhookAllowedPrivateHosts: (c.GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter((h) => h !== ''),
+    webhookDispatcher: c.GATEHOUSE_WEBHOOK_DISPATCHER === 'on',
+    webhookLeaseMs: c.GATEHOUSE_WEBHOOK_LEASE_SECONDS * 1000,
   };
 }

@@ -52,6 +52,8 @@ export async function startServer(config: Config, options: { logger?: Logger } =
       : {}),
   });
   await app.listen({ port: config.port, host: config.host });
+  // The server delivers webhooks; runtime.close() stops the dispatcher gracefully.
+  if (config.webhookDispatcher) runtime.startWebhookDispatcher({ leaseMs: config.webhookLeaseMs });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -7,12 +7,20 @@ import type { Config } from './config.js';
 import { loadKeyring } from './keyring-loader.js';
 import { AccountService } from './services/account-service.js';
 import { AuditService } from './services/audit-service.js';
+import { EventService } from './services/event-service.js';
 import { FailedAuthRecorder } from './services/failed-auth-recorder.js';
 import { KeyAuthenticator } from './services/key-authenticator.js';
+import { KeyExpiryNotifier } from './services/key-expiry-notifier.js';
 import { KeyService } from './services/key-service.js';
 import { LastUsedTracker } from './services/last-used-tracker.js';
 import type { RequestLogSink } from './services/request-log.js';
 import { BatchingRequestLogWriter } from './services/request-log-writer.js';
+import { WebhookService } from './services/webhook-service.js';
+import { DeliveryClient, type DeliveryClientOptions } from './webhooks/delivery-client.js';
+import { OutboxSignal } from './webhooks/outbox-signal.js';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/webhook-dispatcher.js';
+import { WebhookSecretBox } from './webhooks/webhook-secret-box.js';
+import { refuseAllWebhookUrls, type WebhookUrlGuard } from './webhooks/webhook-url-guard.js';
 
 /** Everything the HTTP app and the CLI act through. Built once from the config. */
 export interface Runtime {
@@ -30,8 +38,23 @@ export interface Runtime {
   requestLog: RequestLogSink;
   /** the same writer, for flushing, retention and its counters */
   requestLogWriter: BatchingRequestLogWriter;
+  events: EventService;
+  webhooks: WebhookService;
+  /** wakes this process's webhook dispatcher when deliveries are written */
+  outbox: OutboxSignal;
+  webhookSecretBox: WebhookSecretBox;
+  webhookUrlGuard: WebhookUrlGuard;
+  /**
+   * Starts delivering webhooks from this process (the server does; the CLI does not). Stopped
+   * by close(), which finishes or releases the attempts it claimed.
+   */
+  startWebhookDispatcher(options?: WebhookDispatcherStartOptions): WebhookDispatcher;
   close(): Promise<void>;
 }
+
+export type WebhookDispatcherStartOptions = Partial<
+  Omit<WebhookDispatcherOptions, 'store' | 'clock' | 'secretBox' | 'urlGuard' | 'client' | 'outbox'>
+> & { client?: DeliveryClientOptions };
 
 export interface RuntimeParts {
   store: Store;
@@ -43,6 +66,10 @@ export interface RuntimeParts {
   keyCacheTtlMs?: number;
   /** request-log lines older than this are deleted (default 30) */
   requestLogRetentionDays?: number;
+  /** hosts and CIDRs webhooks may reach although private or loopback (test receivers) */
+  webhookAllowedPrivateHosts?: readonly string[];
+  /** replaces the SSRF guard built from the allowed hosts (tests) */
+  webhookUrlGuard?: WebhookUrlGuard;
 }
 
 /** Pure wiring of the services over given parts; tests call this with in-memory twins. */
@@ -76,6 +103,14 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
   });
   requestLog.start();
   const random = parts.random;
+  const outbox = new OutboxSignal();
+  const webhookSecretBox = new WebhookSecretBox(keyring);
+  // Core's SSRF guard (with parts.webhookAllowedPrivateHosts) replaces this fail-closed default
+  // when it lands; until then only an injected guard lets webhooks through.
+  const webhookUrlGuard = parts.webhookUrlGuard ?? refuseAllWebhookUrls;
+  let dispatcher:
+    | { worker: WebhookDispatcher; client: DeliveryClient; notifier: KeyExpiryNotifier }
+    | undefined;
   return {
     store,
     kv,
@@ -85,11 +120,54 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
     lastUsed,
     failedAuth,
     accounts: new AccountService({ store, clock }),
-    keys: new KeyService({ store, hasher, clock, authenticator, ...(random ? { random } : {}) }),
+    keys: new KeyService({ store, hasher, clock, authenticator, outbox, ...(random ? { random } : {}) }),
     audit: new AuditService({ store }),
     requestLog,
     requestLogWriter: requestLog,
+    events: new EventService({ store, clock, outbox }),
+    webhooks: new WebhookService({
+      store,
+      clock,
+      secretBox: webhookSecretBox,
+      urlGuard: webhookUrlGuard,
+      outbox,
+      ...(random ? { random } : {}),
+    }),
+    outbox,
+    webhookSecretBox,
+    webhookUrlGuard,
+    startWebhookDispatcher(options = {}) {
+      if (dispatcher) return dispatcher.worker;
+      const { client: clientOptions, ...rest } = options;
+      const client = new DeliveryClient(clientOptions);
+      const worker = new WebhookDispatcher({
+        store,
+        clock,
+        secretBox: webhookSecretBox,
+        urlGuard: webhookUrlGuard,
+        client,
+        outbox,
+        ...(parts.logger ? { logger: parts.logger } : {}),
+        ...rest,
+      });
+      worker.start();
+      // key.expiring notices are events for the dispatcher to deliver: run them beside it
+      const notifier = new KeyExpiryNotifier({
+        store,
+        clock,
+        outbox,
+        ...(parts.logger ? { logger: parts.logger } : {}),
+      });
+      notifier.start();
+      dispatcher = { worker, client, notifier };
+      return worker;
+    },
     async close() {
+      if (dispatcher) {
+        await dispatcher.notifier.stop();
+        await dispatcher.worker.stop();
+        await dispatcher.client.close();
+      }
       await authenticator.stop();
       await lastUsed.stop();
       await failedAuth.stop();
@@ -122,6 +200,7 @@ export async function openRuntime(config: Config, logger?: Logger): Promise<Runt
       ...(logger ? { logger } : {}),
       ...(config.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: config.keyCacheTtlMs } : {}),
       requestLogRetentionDays: config.requestLogRetentionDays,
+      webhookAllowedPrivateHosts: config.webhookAllowedPrivateHosts,
     });
     const closeServices = runtime.close;
     runtime.close = async () => {

@@ -21,7 +21,9 @@ import {
   type RandomBytes,
 } from '@gatehouse/core';
 import type { AccountRow, KeyPatch, KeyRow, Page, Store, StoreOps } from '@gatehouse/store';
+import type { OutboxSignal } from '../webhooks/outbox-signal.js';
 import { auditInput } from './audit-input.js';
+import { writeEvent } from './event-service.js';
 import type { KeyAuthenticator } from './key-authenticator.js';
 import { keyStatus, toApiKey } from './key-view.js';
 import { type Caller, requireOperator, requireScope, scopeCovers } from './principal.js';
@@ -32,6 +34,8 @@ export interface KeyServiceDeps {
   clock: Clock;
   random?: RandomBytes;
   authenticator: KeyAuthenticator;
+  /** wakes the webhook dispatcher after key events are written */
+  outbox?: OutboxSignal;
 }
 
 export interface CreatedAdminKey {
@@ -85,7 +89,9 @@ export class KeyService {
       await tx.appendAudit(
         auditInput(caller, now, 'key.created', accountId, { type: 'api_key', id: row.id }, describeKey(row)),
       );
+      await keyEvent(tx, caller, 'key.created', row, now, account.maxKeyAgeDays);
     });
+    this.deps.outbox?.notify();
     return toApiKey(row, now, account.maxKeyAgeDays, secret);
   }
 
@@ -230,8 +236,12 @@ export class KeyService {
           },
         ),
       );
+      const rolled = { ...row, rolledTo: next.id, expiresAt: oldExpiry };
+      await keyEvent(tx, caller, 'key.rolled', rolled, now, account.maxKeyAgeDays);
+      await keyEvent(tx, caller, 'key.created', next, now, account.maxKeyAgeDays);
       return { view: toApiKey(next, now, account.maxKeyAgeDays, secret) };
     });
+    this.deps.outbox?.notify();
     await this.deps.authenticator.invalidate(id);
     return created.view;
   }
@@ -248,8 +258,10 @@ export class KeyService {
       await tx.appendAudit(
         auditInput(caller, now, 'key.revoked', row.accountId, { type: 'api_key', id }, { reason }),
       );
+      await keyEvent(tx, caller, 'key.revoked', updated, now, account.maxKeyAgeDays);
       return { row: updated, account, changed: true };
     });
+    if (result.changed) this.deps.outbox?.notify();
     if (result.changed) await this.deps.authenticator.invalidate(id);
     return toApiKey(result.row, now, result.account.maxKeyAgeDays);
   }
@@ -425,6 +437,29 @@ function normalizeAllowlist(entries: string[] | undefined): string[] {
     }
     return normalized;
   });
+}
+
+/** Publishes a key event (its public view: never the secret) in the change's transaction. */
+async function keyEvent(
+  tx: StoreOps,
+  caller: Caller,
+  type: 'key.created' | 'key.rolled' | 'key.revoked',
+  row: KeyRow,
+  now: number,
+  maxKeyAgeDays: number,
+): Promise<void> {
+  if (row.accountId === null || row.mode === null || row.type === 'admin') return;
+  await writeEvent(
+    tx,
+    {
+      accountId: row.accountId,
+      mode: row.mode,
+      type,
+      data: { object: toApiKey(row, now, maxKeyAgeDays) },
+      requestId: caller.requestId,
+    },
+    now,
+  );
 }
 
 /** What an audit event records about a key: never the secret or its hash. */

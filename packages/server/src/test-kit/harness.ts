@@ -8,7 +8,7 @@ import { createStore, dropPostgresSchema, type Store } from '@gatehouse/store';
 import type { FastifyInstance } from 'fastify';
 import { createApp } from '../app.js';
 import { createLogger } from '../logger.js';
-import { createRuntime, type Runtime } from '../runtime.js';
+import { createRuntime, type Runtime, type RuntimeParts } from '../runtime.js';
 import type { Caller } from '../services/principal.js';
 
 export const PG_URL = process.env['GATEHOUSE_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -60,7 +60,14 @@ export async function reachable(kind: 'postgres' | 'redis'): Promise<boolean> {
 }
 
 export async function createHarness(
-  options: { dialect?: Dialect; redis?: boolean; keyring?: Keyring; clock?: FakeClock } = {},
+  options: {
+    dialect?: Dialect;
+    redis?: boolean;
+    keyring?: Keyring;
+    clock?: FakeClock;
+    /** extra runtime parts, e.g. webhook settings */
+    runtime?: Partial<Pick<RuntimeParts, 'webhookAllowedPrivateHosts' | 'webhookUrlGuard'>>;
+  } = {},
 ): Promise<Harness> {
   const dialect = options.dialect ?? 'sqlite';
   const clock = options.clock ?? new FakeClock();
@@ -88,7 +95,7 @@ export async function createHarness(
     destination: { write: (line: string) => void logs.push(line) },
   });
   const keyring = options.keyring ?? Keyring.generate();
-  const runtime = await createRuntime({ store, kv, keyring, clock, logger });
+  const runtime = await createRuntime({ store, kv, keyring, clock, logger, ...options.runtime });
   const app = await createApp({ runtime, logger });
   await app.ready();
   const admin = await runtime.keys.createAdminKey(cliCaller, 'test operator');

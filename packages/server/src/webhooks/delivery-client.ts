@@ -1,0 +1,186 @@
+import type { LookupAddress, LookupOneOptions } from 'node:dns';
+import { redactSecrets } from '@gatehouse/core';
+import { Pool } from 'undici';
+import type { WebhookTarget } from './webhook-url-guard.js';
+
+/** What one HTTP attempt came to. `statusCode` is null when no response arrived. */
+export interface DeliveryResult {
+  statusCode: number | null;
+  latencyMs: number;
+  /** at most 1 KiB of the response body, secrets redacted */
+  excerpt: string | null;
+  /** a stable code for a failure without a usable response */
+  errorCode: string | null;
+  /** a receiver's `Retry-After`, in ms */
+  retryAfterMs: number | undefined;
+}
+
+export interface DeliveryRequest {
+  target: WebhookTarget;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface DeliveryClientOptions {
+  connectTimeoutMs?: number;
+  /** the whole attempt: connect, send, response headers and the excerpt */
+  totalTimeoutMs?: number;
+  /** connections kept per (origin, address) */
+  connectionsPerOrigin?: number;
+  keepAliveMs?: number;
+}
+
+const EXCERPT_BYTES = 1024;
+const MAX_POOLS = 1000;
+
+/**
+ * Sends webhook requests with undici over keep-alive pools. Every connection goes to the
+ * address the SSRF guard checked (`target.address`): the pool's lookup returns it instead of
+ * asking DNS again, so a rebinding resolver cannot swap it; the URL's host still names the
+ * Host header and the TLS server name. Redirects are never followed (undici's request does
+ * not), and a 3xx counts as a failure.
+ */
+export class DeliveryClient {
+  readonly #pools = new Map<string, Pool>();
+  readonly #options: Required<DeliveryClientOptions>;
+
+  constructor(options: DeliveryClientOptions = {}) {
+    this.#options = {
+      connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+      totalTimeoutMs: options.totalTimeoutMs ?? 15_000,
+      connectionsPerOrigin: options.connectionsPerOrigin ?? 4,
+      keepAliveMs: options.keepAliveMs ?? 30_000,
+    };
+  }
+
+  async send(request: DeliveryRequest): Promise<DeliveryResult> {
+    const started = performance.now();
+    const { url } = request.target;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.#options.totalTimeoutMs);
+    try {
+      const response = await this.#pool(request.target).request({
+        method: 'POST',
+        path: `${url.pathname}${url.search}`,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Gatehouse-Webhooks/1',
+          ...request.headers,
+        },
+        body: request.body,
+        signal: abort.signal,
+      });
+      const excerpt = await readExcerpt(response.body);
+      const retryAfter = headerValue(response.headers['retry-after']);
+      const isRedirect = response.statusCode >= 300 && response.statusCode < 400;
+      return {
+        statusCode: response.statusCode,
+        latencyMs: performance.now() - started,
+        excerpt,
+        errorCode: isRedirect ? 'redirect_not_followed' : null,
+        retryAfterMs: parseRetryAfter(retryAfter),
+      };
+    } catch (error) {
+      return {
+        statusCode: null,
+        latencyMs: performance.now() - started,
+        excerpt: null,
+        errorCode: abort.signal.aborted ? 'timeout' : errorCodeOf(error),
+        retryAfterMs: undefined,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.allSettled(pools.map((p) => p.close()));
+  }
+
+  #pool(target: WebhookTarget): Pool {
+    const key = `${target.url.origin}|${target.address}`;
+    let pool = this.#pools.get(key);
+    if (pool) return pool;
+    if (this.#pools.size >= MAX_POOLS) {
+      const [oldestKey, oldest] = this.#pools.entries().next().value as [string, Pool];
+      this.#pools.delete(oldestKey);
+      void oldest.close().catch(() => {});
+    }
+    const { address, family } = target;
+    pool = new Pool(target.url.origin, {
+      connections: this.#options.connectionsPerOrigin,
+      keepAliveTimeout: this.#options.keepAliveMs,
+      headersTimeout: this.#options.totalTimeoutMs,
+      bodyTimeout: this.#options.totalTimeoutMs,
+      connect: {
+        timeout: this.#options.connectTimeoutMs,
+        // The pinned address: no second DNS lookup for this connection.
+        lookup: ((
+          _host: string,
+          options: LookupOneOptions & { all?: boolean },
+          callback: (...args: unknown[]) => void,
+        ) => {
+          if (options?.all) callback(null, [{ address, family } satisfies LookupAddress]);
+          else callback(null, address, family);
+        }) as never,
+      },
+    });
+    this.#pools.set(key, pool);
+    return pool;
+  }
+}
+
+async function readExcerpt(body: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= EXCERPT_BYTES) break;
+    }
+  } catch {
+    // a body cut short still leaves the excerpt read so far
+  }
+  if (size >= EXCERPT_BYTES) body.destroy?.();
+  if (size === 0) return null;
+  const text = Buffer.concat(chunks)
+    .subarray(0, EXCERPT_BYTES)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
+  return redactSecrets(text);
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `Retry-After` as seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d{1,9}$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function errorCodeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect_timeout';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'timeout';
+    case 'ECONNREFUSED':
+      return 'connection_refused';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'connection_reset';
+    default:
+      if (typeof code === 'string' && (code.startsWith('ERR_TLS') || code.includes('CERT')))
+        return 'tls_error';
+      return 'connection_error';
+  }
+}

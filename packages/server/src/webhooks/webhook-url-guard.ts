@@ -1,0 +1,33 @@
+import { GatehouseError, type KeyMode } from '@gatehouse/contract';
+
+/** The address one attempt connects to: checked after DNS resolution, used without a second lookup. */
+export interface WebhookTarget {
+  url: URL;
+  address: string;
+  family: 4 | 6;
+}
+
+/**
+ * The SSRF and scheme rules for webhook URLs. `check` runs when an endpoint is created or
+ * its URL changes (a GatehouseError `webhook_url_invalid` or `webhook_url_forbidden`);
+ * `resolve` runs before every attempt, so a host that later resolves to a forbidden address
+ * (DNS rebinding) is refused then.
+ */
+export interface WebhookUrlGuard {
+  /** The normalised URL, or a GatehouseError. */
+  check(url: string, mode: KeyMode): Promise<string>;
+  resolve(url: string, mode: KeyMode): Promise<WebhookTarget>;
+}
+
+/**
+ * Fails closed: refuses every URL. The runtime's default until core's SSRF guard
+ * (`resolveWebhookTarget`) is wired in; tests and embedders pass a guard of their own.
+ */
+export const refuseAllWebhookUrls: WebhookUrlGuard = {
+  async check() {
+    throw new GatehouseError('webhook_url_forbidden', { param: 'url' });
+  },
+  async resolve() {
+    throw new GatehouseError('webhook_url_forbidden', { param: 'url' });
+  },
+};
