@@ -11,6 +11,7 @@ export * from './keyring.js';
 export * from './redact.js';
 export * from './retry-schedule.js';
 export * from './scopes.js';
+export * from './ssrf-guard.js';
 export * from './ulid.js';
 export * from './upstream-signature.js';
 export * from './webhook-signature.js';
