@@ -1,0 +1,200 @@
+import { createHmac, createPublicKey, type KeyObject, timingSafeEqual, verify } from 'node:crypto';
+import type { HeadersLike } from './verify-gatehouse-request.js';
+import type { WebhookDedupStore } from './webhook-dedup.js';
+import { WebhookVerificationError } from './webhook-verification-error.js';
+
+export interface VerifyWebhookInput {
+  /** the raw request body, exactly as received: never a re-serialised JSON object */
+  payload: string | Uint8Array;
+  /** Node's `req.headers`, a Fetch `Headers`, or a plain record with names in any case */
+  headers: HeadersLike;
+  /**
+   * `whsec_…` (HMAC, `v1`) or `whpk_…` (Ed25519 public key, `v1a`), or several while you rotate:
+   * a delivery is accepted when any of its signatures matches any of them.
+   */
+  secret: string | readonly string[];
+  /** how far `webhook-timestamp` may be from now, both ways; default 300 */
+  toleranceSeconds?: number;
+  /** now, in Unix seconds (for tests); default the system clock */
+  now?: number;
+  /** remembers accepted ids so a replay or redelivery is refused as `duplicate` */
+  dedup?: WebhookDedupStore;
+  /** how long an accepted id is remembered; default 3 days (the sender's retries span ~33 h) */
+  dedupTtlSeconds?: number;
+}
+
+/** What the headers of a verified delivery say. */
+export interface VerifiedWebhook {
+  id: string;
+  /** `webhook-timestamp`, Unix seconds */
+  timestamp: number;
+}
+
+const DEFAULT_DEDUP_TTL = 3 * 24 * 3600;
+
+/**
+ * Verifies a Standard Webhooks delivery (`webhook-id`, `webhook-timestamp`,
+ * `webhook-signature`; the `svix-` names are read too) and returns the parsed JSON body.
+ * Throws `WebhookVerificationError` with `.code` `missing_header`, `invalid_signature`,
+ * `timestamp_too_old`, `timestamp_too_new` or `duplicate`; a body that is not JSON throws
+ * the SyntaxError of `JSON.parse` (after the signature was checked, before the id is claimed).
+ *
+ * The signature covers the id and the timestamp, so a captured delivery cannot be replayed
+ * with a fresh timestamp; within the tolerance a replay is refused by `dedup`, if given.
+ */
+export async function verifyWebhook<T = unknown>(input: VerifyWebhookInput): Promise<T> {
+  const { id } = verifyWebhookSignature(input);
+  const payload = input.payload;
+  const text =
+    typeof payload === 'string'
+      ? payload
+      : (Buffer.isBuffer(payload)
+          ? payload
+          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+        ).toString('utf8');
+  const event = (text === '' ? undefined : JSON.parse(text)) as T;
+  if (input.dedup !== undefined) {
+    const tolerance = input.toleranceSeconds ?? 300;
+    const ttl = Math.max(input.dedupTtlSeconds ?? DEFAULT_DEDUP_TTL, 2 * tolerance);
+    if (!(await input.dedup.claim(id, ttl))) throw new WebhookVerificationError('duplicate');
+  }
+  return event;
+}
+
+/**
+ * The signature and timestamp checks of `verifyWebhook`, synchronous, without parsing the
+ * body or deduplicating. Returns the id and timestamp; throws `WebhookVerificationError`.
+ */
+export function verifyWebhookSignature(
+  input: Omit<VerifyWebhookInput, 'dedup' | 'dedupTtlSeconds'>,
+): VerifiedWebhook {
+  const headers = input.headers;
+  const id = header(headers, 'webhook-id', 'svix-id');
+  const timestampText = header(headers, 'webhook-timestamp', 'svix-timestamp');
+  const signatures = header(headers, 'webhook-signature', 'svix-signature');
+  if (id === undefined || timestampText === undefined || signatures === undefined)
+    throw new WebhookVerificationError('missing_header');
+
+  const timestamp = parseTimestamp(timestampText);
+  if (timestamp < 0) throw new WebhookVerificationError('invalid_signature');
+  const tolerance = input.toleranceSeconds ?? 300;
+  const now = input.now ?? Math.floor(Date.now() / 1000);
+  if (timestamp < now - tolerance) throw new WebhookVerificationError('timestamp_too_old');
+  if (timestamp > now + tolerance) throw new WebhookVerificationError('timestamp_too_new');
+
+  // The candidate signatures, decoded once: v1 (HMAC, 32 bytes) and v1a (Ed25519, 64 bytes).
+  const v1: Buffer[] = [];
+  const v1a: Buffer[] = [];
+  for (const entry of signatures.split(' ')) {
+    const comma = entry.indexOf(',');
+    if (comma < 0) continue;
+    // a Fetch Headers joins repeated headers with ", ": drop that trailing comma
+    const end = entry.charCodeAt(entry.length - 1) === 44 ? entry.length - 1 : entry.length;
+    const sig = entry.slice(comma + 1, end);
+    if (comma === 2 && entry.startsWith('v1') && sig.length === 44) {
+      const bytes = Buffer.from(sig, 'base64');
+      if (bytes.length === 32) v1.push(bytes);
+    } else if (comma === 3 && entry.startsWith('v1a') && sig.length === 88) {
+      const bytes = Buffer.from(sig, 'base64');
+      if (bytes.length === 64) v1a.push(bytes);
+    }
+  }
+  if (v1.length === 0 && v1a.length === 0) throw new WebhookVerificationError('invalid_signature');
+
+  const prefix = `${id}.${timestampText}.`;
+  const payload = input.payload;
+  let content: Buffer | undefined; // the whole signed content, built only for Ed25519
+  let match = false;
+  const secrets = typeof input.secret === 'string' ? [input.secret] : input.secret;
+  for (const secret of secrets) {
+    const key = parseSecret(secret);
+    if (key.kind === 'hmac') {
+      if (v1.length === 0) continue;
+      const hmac = createHmac('sha256', key.key).update(prefix, 'latin1');
+      const expected = (
+        typeof payload === 'string' ? hmac.update(payload, 'utf8') : hmac.update(payload)
+      ).digest();
+      // every candidate is compared, in constant time, so timing says nothing about which matched
+      for (const candidate of v1) if (timingSafeEqual(candidate, expected)) match = true;
+    } else {
+      if (v1a.length === 0) continue;
+      content ??= Buffer.concat([
+        Buffer.from(prefix, 'latin1'),
+        typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
+      ]);
+      for (const candidate of v1a) if (verify(null, content, key.key, candidate)) match = true;
+    }
+  }
+  if (!match) throw new WebhookVerificationError('invalid_signature');
+  return { id, timestamp };
+}
+
+type ParsedSecret = { kind: 'hmac'; key: Buffer } | { kind: 'ed25519'; key: KeyObject };
+
+// Decoding a secret (and building an Ed25519 key object) costs more than a 1 KiB HMAC, so the
+// decoded forms of the few secrets a receiver uses are kept. Cleared when it grows, not LRU:
+// a receiver has a handful of secrets, and a cache miss is only a little slower.
+const secretCache = new Map<string, ParsedSecret>();
+const SECRET_CACHE_MAX = 64;
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function parseSecret(secret: string): ParsedSecret {
+  const cached = secretCache.get(secret);
+  if (cached !== undefined) return cached;
+  if (typeof secret !== 'string') throw new TypeError('a webhook secret must be a string');
+  let parsed: ParsedSecret;
+  if (secret.startsWith('whpk_')) {
+    const raw = Buffer.from(secret.slice(5), 'base64');
+    if (raw.length !== 32) throw new TypeError('a whpk_ key must hold 32 bytes of base64');
+    parsed = {
+      kind: 'ed25519',
+      key: createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' }),
+    };
+  } else if (secret.startsWith('whsk_')) {
+    throw new TypeError('a whsk_ key is the sender’s private key: verify with its whpk_ public key');
+  } else {
+    const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+    // the spec's minimum; shorter means a truncated or wrong value, never a real secret
+    if (key.length < 24) throw new TypeError('a whsec_ secret must hold at least 24 bytes of base64');
+    parsed = { kind: 'hmac', key };
+  }
+  if (secretCache.size >= SECRET_CACHE_MAX) secretCache.clear();
+  secretCache.set(secret, parsed);
+  return parsed;
+}
+
+/** Digits only, at most 12 of them (year 33658); -1 otherwise. */
+function parseTimestamp(text: string): number {
+  if (text.length === 0 || text.length > 12) return -1;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function header(headers: HeadersLike, name: string, alias: string): string | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    const h = headers as { get(name: string): string | null };
+    const v = h.get(name) ?? h.get(alias);
+    return v === null || v === '' ? undefined : v;
+  }
+  const record = headers as Readonly<Record<string, string | readonly string[] | undefined>>;
+  let value = record[name] ?? record[alias];
+  if (value === undefined) {
+    for (const key of Object.keys(record)) {
+      const lower = key.toLowerCase();
+      if (lower === name || lower === alias) {
+        value = record[key];
+        break;
+      }
+    }
+  }
+  if (value === undefined) return undefined;
+  // Node gives an array for a repeated header: signatures join into one list; a repeated id or
+  // timestamp joins into a value that cannot match any signature
+  const text = typeof value === 'string' ? value : value.join(' ');
+  return text === '' ? undefined : text;
+}
