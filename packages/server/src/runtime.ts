@@ -18,9 +18,10 @@ import { BatchingRequestLogWriter } from './services/request-log-writer.js';
 import { WebhookService } from './services/webhook-service.js';
 import { DeliveryClient, type DeliveryClientOptions } from './webhooks/delivery-client.js';
 import { OutboxSignal } from './webhooks/outbox-signal.js';
+import { createWebhookUrlGuard } from './webhooks/ssrf-webhook-url-guard.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/webhook-dispatcher.js';
 import { WebhookSecretBox } from './webhooks/webhook-secret-box.js';
-import { refuseAllWebhookUrls, type WebhookUrlGuard } from './webhooks/webhook-url-guard.js';
+import type { WebhookUrlGuard } from './webhooks/webhook-url-guard.js';
 
 /** Everything the HTTP app and the CLI act through. Built once from the config. */
 export interface Runtime {
@@ -105,9 +106,9 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
   const random = parts.random;
   const outbox = new OutboxSignal();
   const webhookSecretBox = new WebhookSecretBox(keyring);
-  // Core's SSRF guard (with parts.webhookAllowedPrivateHosts) replaces this fail-closed default
-  // when it lands; until then only an injected guard lets webhooks through.
-  const webhookUrlGuard = parts.webhookUrlGuard ?? refuseAllWebhookUrls;
+  const webhookUrlGuard =
+    parts.webhookUrlGuard ??
+    createWebhookUrlGuard({ allowedPrivate: parts.webhookAllowedPrivateHosts ?? [] });
   let dispatcher:
     | { worker: WebhookDispatcher; client: DeliveryClient; notifier: KeyExpiryNotifier }
     | undefined;

@@ -7,7 +7,6 @@ import {
   reachable,
   setupAccount,
 } from '../test-kit/harness.js';
-import { loopbackUrlGuard } from '../test-kit/loopback-url-guard.js';
 
 // Loopback receivers only: the port is never listened on, nothing is sent in these tests.
 const URL_A = 'http://127.0.0.1:9/hooks/a';
@@ -18,7 +17,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     const available = dialect === 'sqlite' || (await reachable('postgres'));
     let h: Harness;
     beforeAll(async () => {
-      if (available) h = await createHarness({ dialect, runtime: { webhookUrlGuard: loopbackUrlGuard } });
+      if (available) h = await createHarness({ dialect, runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] } });
     });
     afterAll(async () => {
       await h?.close();

@@ -1,6 +1,6 @@
+import { generateWebhookSecret, newId } from '@gatehouse/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createHarness, type Harness, setupAccount } from '../test-kit/harness.js';
-import { loopbackUrlGuard } from '../test-kit/loopback-url-guard.js';
 
 const LOOPBACK = 'http://127.0.0.1:9/hook';
 
@@ -12,7 +12,7 @@ describe('webhook endpoints: what an attacker tries', () => {
   let aliceEvent: string;
 
   beforeAll(async () => {
-    h = await createHarness({ runtime: { webhookUrlGuard: loopbackUrlGuard } });
+    h = await createHarness({ runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] } });
     alice = await setupAccount(h);
     bob = await setupAccount(h);
     const ep = await call(h, 'POST', '/v1/webhook_endpoints', {
@@ -75,11 +75,28 @@ describe('webhook endpoints: what an attacker tries', () => {
       key: h.adminKey,
       body: { account: live.accountId, mode: 'test' },
     });
-    const ep = await call(h, 'POST', '/v1/webhook_endpoints', {
-      key: h.adminKey,
-      body: { account: live.accountId, mode: 'live', url: 'https://127.0.0.1/hook', enabled_events: ['*'] },
+    // a live endpoint on a public host (stored directly: tests resolve no real names)
+    const ep = { body: { id: newId('we', h.clock.now()) } };
+    await h.store.insertWebhookEndpoint({
+      id: ep.body.id,
+      accountId: live.accountId,
+      mode: 'live',
+      url: 'https://hooks.example.com/live',
+      description: null,
+      enabledEvents: ['*'],
+      signing: 'v1',
+      status: 'enabled',
+      disabledReason: null,
+      secret: h.runtime.webhookSecretBox.seal(generateWebhookSecret(), ep.body.id),
+      publicKey: null,
+      previousSecret: null,
+      previousSecretExpiresAt: null,
+      rateLimitPerSecond: null,
+      metadata: {},
+      failingSince: null,
+      createdAt: h.clock.now(),
+      updatedAt: h.clock.now(),
     });
-    expect(ep.status).toBe(200);
     const testKey = sameAccountTestKey.body.secret as string;
     expect((await call(h, 'GET', `/v1/webhook_endpoints/${ep.body.id}`, { key: testKey })).status).toBe(404);
     expect((await call(h, 'GET', '/v1/webhook_endpoints', { key: testKey })).body.data).toEqual([]);
@@ -144,5 +161,62 @@ describe('webhook endpoints: what an attacker tries', () => {
     expect(badId.status).toBe(404);
     const badType = await call(h, 'POST', '/v1/events', { key: alice.secret, body: { type: 'x', data: {} } });
     expect(badType.status).toBe(400);
+  });
+
+  it('refuses loopback, private, metadata and oddly encoded addresses when not allowed', async () => {
+    const strict = await createHarness();
+    try {
+      const account = await setupAccount(strict);
+      for (const url of [
+        'http://127.0.0.1/hook',
+        'http://0x7f000001/hook',
+        'http://127.1/hook',
+        'http://[::ffff:127.0.0.1]/hook',
+        'http://[::1]/hook',
+        'http://10.0.0.1/hook',
+        'http://169.254.169.254/latest/meta-data',
+        'http://100.64.0.1/hook',
+        'http://localhost/hook',
+      ]) {
+        const res = await call(strict, 'POST', '/v1/webhook_endpoints', {
+          key: account.secret,
+          body: { url, enabled_events: ['*'] },
+        });
+        expect(res.status, url).toBe(400);
+        expect(['webhook_url_forbidden', 'webhook_url_invalid'], url).toContain(res.body.error.code);
+        // the error never echoes the URL
+        expect(JSON.stringify(res.body)).not.toContain(url);
+      }
+      for (const url of ['ftp://127.0.0.1/x', 'not a url', 'http://user:pass@127.0.0.1/x']) {
+        const res = await call(strict, 'POST', '/v1/webhook_endpoints', {
+          key: account.secret,
+          body: { url, enabled_events: ['*'] },
+        });
+        expect(res.status, url).toBe(400);
+      }
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('lets test-mode endpoints reach an allowed private host, never live ones', async () => {
+    const h = await createHarness({ runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] } });
+    try {
+      const test = await setupAccount(h);
+      const ok = await call(h, 'POST', '/v1/webhook_endpoints', {
+        key: test.secret,
+        body: { url: 'http://127.0.0.1:9/hook', enabled_events: ['*'] },
+      });
+      expect(ok.status).toBe(200);
+      const live = await setupAccount(h, 'live');
+      const refused = await call(h, 'POST', '/v1/webhook_endpoints', {
+        key: live.secret,
+        body: { url: 'https://127.0.0.1:9/hook', enabled_events: ['*'] },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.code).toBe('webhook_url_forbidden');
+    } finally {
+      await h.close();
+    }
   });
 });

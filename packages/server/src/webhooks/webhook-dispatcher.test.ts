@@ -3,7 +3,6 @@ import { WEBHOOK_RETRY_DELAYS_MS } from '@gatehouse/core';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, createHarness, FakeClock, type Harness, setupAccount } from '../test-kit/harness.js';
-import { loopbackUrlGuard } from '../test-kit/loopback-url-guard.js';
 import { WebhookReceiver } from '../test-kit/webhook-receiver.js';
 import { DeliveryClient } from './delivery-client.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
@@ -54,7 +53,7 @@ describe('webhook dispatcher: delivery to a receiver on 127.0.0.1', () => {
     // a clock at the real time, so the standardwebhooks verifier's ±5 min check passes
     h = await createHarness({
       clock: new FakeClock(Date.now()),
-      runtime: { webhookUrlGuard: loopbackUrlGuard },
+      runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] },
     });
     client = new DeliveryClient({ totalTimeoutMs: 5_000 });
   });

@@ -1,4 +1,4 @@
-import { GatehouseError, type KeyMode } from '@gatehouse/contract';
+import type { KeyMode } from '@gatehouse/contract';
 
 /** The address one attempt connects to: checked after DNS resolution, used without a second lookup. */
 export interface WebhookTarget {
@@ -18,16 +18,3 @@ export interface WebhookUrlGuard {
   check(url: string, mode: KeyMode): Promise<string>;
   resolve(url: string, mode: KeyMode): Promise<WebhookTarget>;
 }
-
-/**
- * Fails closed: refuses every URL. The runtime's default until core's SSRF guard
- * (`resolveWebhookTarget`) is wired in; tests and embedders pass a guard of their own.
- */
-export const refuseAllWebhookUrls: WebhookUrlGuard = {
-  async check() {
-    throw new GatehouseError('webhook_url_forbidden', { param: 'url' });
-  },
-  async resolve() {
-    throw new GatehouseError('webhook_url_forbidden', { param: 'url' });
-  },
-};
