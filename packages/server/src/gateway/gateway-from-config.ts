@@ -39,6 +39,7 @@ export function prepareGateway(config: Config, logger?: Logger) {
         upstreamUrl: config.upstreamUrl,
         timeoutMs: config.upstreamTimeoutMs,
         clock: runtime.clock,
+        hsts: config.tlsCert !== undefined,
         ...(logger ? { logger } : {}),
       });
       return { engine, proxy };

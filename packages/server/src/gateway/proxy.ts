@@ -19,6 +19,8 @@ export interface GatewayProxyOptions {
   logger?: Logger;
   /** keep-alive connections to the upstream (default 128) */
   connections?: number;
+  /** served over TLS: every answer carries Strict-Transport-Security, as the API's do */
+  hsts?: boolean;
 }
 
 export interface GatewayProxy {
@@ -69,8 +71,11 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     );
   }
 
+  const hsts = options.hsts === true;
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = performance.now();
+    if (hsts) res.setHeader('strict-transport-security', 'max-age=63072000; includeSubDomains');
     const createdAt = clock.now();
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
