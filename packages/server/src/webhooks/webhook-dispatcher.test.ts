@@ -2,9 +2,18 @@ import { createPublicKey, verify } from 'node:crypto';
 import { WEBHOOK_RETRY_DELAYS_MS } from '@gatehouse/core';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { call, createHarness, FakeClock, type Harness, setupAccount } from '../test-kit/harness.js';
+import {
+  call,
+  createHarness,
+  type Dialect,
+  FakeClock,
+  type Harness,
+  reachable,
+  setupAccount,
+} from '../test-kit/harness.js';
 import { WebhookReceiver } from '../test-kit/webhook-receiver.js';
 import { DeliveryClient } from './delivery-client.js';
+import { createWebhookUrlGuard } from './ssrf-webhook-url-guard.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
 
 function headersOf(h: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -15,311 +24,430 @@ function headersOf(h: Record<string, string | string[] | undefined>): Record<str
   };
 }
 
-describe('webhook dispatcher: delivery to a receiver on 127.0.0.1', () => {
+for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
+  describe(`webhook dispatcher: delivery to a receiver on 127.0.0.1 (${dialect})`, async () => {
+    const available = dialect === 'sqlite' || (await reachable('postgres'));
+    let h: Harness;
+    let receiver: WebhookReceiver;
+    let base: string;
+    let client: DeliveryClient;
+    let account: Awaited<ReturnType<typeof setupAccount>>;
+
+    const dispatcher = (options: Partial<ConstructorParameters<typeof WebhookDispatcher>[0]> = {}) =>
+      new WebhookDispatcher({
+        store: h.store,
+        clock: h.clock,
+        random: () => 0.5, // no jitter: the schedule's exact delays
+        secretBox: h.runtime.webhookSecretBox,
+        urlGuard: h.runtime.webhookUrlGuard,
+        client,
+        ...options,
+      });
+
+    const endpoint = async (body: Record<string, unknown> = {}) => {
+      const res = await call(h, 'POST', '/v1/webhook_endpoints', {
+        key: account.secret,
+        body: { url: `${base}/hook`, enabled_events: ['*'], ...body },
+      });
+      if (res.status !== 200) throw new Error(JSON.stringify(res.body));
+      return res.body as { id: string; secret?: string; public_key: string | null };
+    };
+    const publish = async (
+      type = 'payment.succeeded',
+      data: Record<string, unknown> = { object: { id: 'pay_1' } },
+    ) =>
+      (await call(h, 'POST', '/v1/events', { key: account.secret, body: { type, data } })).body as {
+        id: string;
+      };
+
+    beforeAll(async () => {
+      if (!available) return;
+      // a clock at the real time, so the standardwebhooks verifier's ±5 min check passes
+      h = await createHarness({
+        dialect,
+        clock: new FakeClock(Date.now()),
+        runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] },
+      });
+      client = new DeliveryClient({ totalTimeoutMs: 5_000 });
+    });
+    afterAll(async () => {
+      await client?.close();
+      await h?.close();
+    });
+    beforeEach(async () => {
+      if (!available) return;
+      receiver = new WebhookReceiver();
+      base = await receiver.start();
+      account = await setupAccount(h); // a fresh account: no endpoints from other tests
+      h.clock.t = Date.now(); // earlier tests ran the clock days ahead
+    });
+    afterEach(async () => {
+      await receiver?.close();
+    });
+
+    it.skipIf(!available)('delivers a signed event that the standardwebhooks package verifies', async () => {
+      const ep = await endpoint();
+      const event = await publish();
+      const worker = dispatcher();
+      expect(await worker.runOnce()).toBe(1);
+      expect(receiver.received).toHaveLength(1);
+      const hit = receiver.received[0]!;
+      expect(hit.path).toBe('/hook');
+      expect(hit.headers['webhook-id']).toBe(event.id);
+      expect(hit.headers['webhook-timestamp']).toBe(String(Math.floor(h.clock.now() / 1000)));
+      expect(hit.headers['content-type']).toBe('application/json');
+      const payload = new Webhook(ep.secret as string).verify(hit.body, headersOf(hit.headers));
+      expect(payload).toMatchObject({
+        id: event.id,
+        type: 'payment.succeeded',
+        data: { object: { id: 'pay_1' } },
+      });
+      // a tampered body does not verify
+      expect(() => new Webhook(ep.secret as string).verify(`${hit.body} `, headersOf(hit.headers))).toThrow();
+      const deliveries = await call(h, 'GET', `/v1/webhook_endpoints/${ep.id}/deliveries`, {
+        key: account.secret,
+      });
+      expect(deliveries.body.data[0]).toMatchObject({
+        status: 'succeeded',
+        attempts: 1,
+        last_status_code: 200,
+        attempt_history: [{ attempt: 1, status_code: 200, succeeded: true, response_excerpt: 'ok' }],
+      });
+    });
+
+    it.skipIf(!available)(
+      'retries a 500 with the same webhook-id, on the schedule, until it succeeds',
+      async () => {
+        const ep = await endpoint();
+        const event = await publish();
+        receiver.reply = (_req, i) =>
+          i < 2 ? { status: 500, body: 'down for maintenance' } : { status: 200 };
+        const worker = dispatcher();
+        await worker.runOnce();
+        const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
+        expect(d).toMatchObject({ status: 'pending', attempts: 1, nextAttemptAt: h.clock.now() + 5_000 });
+        expect(await worker.runOnce()).toBe(0); // not due yet
+        h.clock.advance(5_000);
+        await worker.runOnce();
+        h.clock.advance(5 * 60_000);
+        await worker.runOnce();
+        expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual([event.id, event.id, event.id]);
+        const stamps = receiver.received.map((r) => Number(r.headers['webhook-timestamp']));
+        expect(stamps[1]! - stamps[0]!).toBe(5);
+        expect(stamps[2]! - stamps[1]!).toBe(300);
+        const listed = await call(h, 'GET', `/v1/webhook_endpoints/${ep.id}/deliveries`, {
+          key: account.secret,
+        });
+        expect(listed.body.data[0].status).toBe('succeeded');
+        expect(
+          listed.body.data[0].attempt_history.map((a: { status_code: number }) => a.status_code),
+        ).toEqual([500, 500, 200]);
+        expect(listed.body.data[0].attempt_history[0].response_excerpt).toBe('down for maintenance');
+        // a success clears the failure streak
+        expect((await h.store.getWebhookEndpoint(ep.id))?.failingSince).toBeNull();
+      },
+    );
+
+    it.skipIf(!available)(
+      'runs the whole retry schedule (5 s … 10 h) in milliseconds, then gives up',
+      async () => {
+        const ep = await endpoint();
+        await publish();
+        receiver.reply = () => ({ status: 503 });
+        const worker = dispatcher();
+        const gaps: number[] = [];
+        let last = h.clock.now();
+        for (let i = 0; i < 8; i++) {
+          await worker.runOnce();
+          const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
+          if (d?.nextAttemptAt == null) break;
+          gaps.push(d.nextAttemptAt - last);
+          last = d.nextAttemptAt;
+          h.clock.t = d.nextAttemptAt;
+        }
+        expect(gaps).toEqual(WEBHOOK_RETRY_DELAYS_MS);
+        expect(receiver.received).toHaveLength(8);
+        const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
+        expect(d).toMatchObject({ status: 'failed', attempts: 8, nextAttemptAt: null });
+        // 27.6 h of failure is short of 5 days: still enabled
+        expect((await h.store.getWebhookEndpoint(ep.id))?.status).toBe('enabled');
+        // bulk redelivery sends it once more
+        const requeued = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/redeliver_failed`, {
+          key: account.secret,
+          body: { since: 0 },
+        });
+        expect(requeued.body.requeued).toBe(1);
+        receiver.reply = () => ({ status: 204 });
+        await worker.runOnce();
+        expect(receiver.received).toHaveLength(9);
+        expect(
+          (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data[0]?.status,
+        ).toBe('succeeded');
+      },
+    );
+
+    it.skipIf(!available)(
+      'signs with both secrets during a rotation grace period, then only the new one',
+      async () => {
+        const ep = await endpoint();
+        const rotated = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/rotate_secret`, {
+          key: account.secret,
+          body: { expires_in_seconds: 3600 },
+        });
+        const fresh = rotated.body.secret as string;
+        await publish();
+        const worker = dispatcher();
+        await worker.runOnce();
+        const hit = receiver.received[0]!;
+        const signatures = String(hit.headers['webhook-signature']).split(' ');
+        expect(signatures).toHaveLength(2);
+        expect(signatures.every((s) => s.startsWith('v1,'))).toBe(true);
+        expect(() => new Webhook(fresh).verify(hit.body, headersOf(hit.headers))).not.toThrow();
+        expect(() => new Webhook(ep.secret as string).verify(hit.body, headersOf(hit.headers))).not.toThrow();
+        h.clock.advance(3600_000);
+        await publish();
+        await worker.runOnce();
+        expect(String(receiver.received[1]?.headers['webhook-signature']).split(' ')).toHaveLength(1);
+      },
+    );
+
+    it.skipIf(!available)(
+      'signs v1a with Ed25519 that a verifier written from the spec accepts',
+      async () => {
+        const ep = await endpoint({ signing: 'v1a' });
+        await publish();
+        await dispatcher().runOnce();
+        const hit = receiver.received[0]!;
+        const [scheme, signature] = String(hit.headers['webhook-signature']).split(',');
+        expect(scheme).toBe('v1a');
+        const raw = Buffer.from((ep.public_key as string).slice('whpk_'.length), 'base64');
+        const key = createPublicKey({
+          key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]),
+          format: 'der',
+          type: 'spki',
+        });
+        const content = `${hit.headers['webhook-id']}.${hit.headers['webhook-timestamp']}.${hit.body}`;
+        expect(verify(null, Buffer.from(content), key, Buffer.from(signature as string, 'base64'))).toBe(
+          true,
+        );
+        expect(
+          verify(null, Buffer.from(`${content}x`), key, Buffer.from(signature as string, 'base64')),
+        ).toBe(false);
+      },
+    );
+
+    it.skipIf(!available)(
+      'disables an endpoint that answers 410, with an event and an audit entry',
+      async () => {
+        const watcher = await endpoint({ enabled_events: ['webhook_endpoint.*'] });
+        const gone = await endpoint({ enabled_events: ['payment.*'] });
+        const event = await publish();
+        receiver.reply = (req) =>
+          req.headers['webhook-id'] === event.id ? { status: 410, body: 'gone' } : { status: 200 };
+        const worker = dispatcher();
+        await worker.runOnce();
+        expect(await h.store.getWebhookEndpoint(gone.id)).toMatchObject({
+          status: 'disabled',
+          disabledReason: 'endpoint_gone',
+        });
+        const audit = await h.store.listAudit({ action: 'webhook_endpoint.disabled' }, { limit: 10 });
+        expect(audit.data.find((a) => a.targetId === gone.id)).toMatchObject({ actorType: 'system' });
+        // the disabled event went to the watching endpoint
+        await worker.runOnce();
+        const notice = receiver.received.find((r) => JSON.parse(r.body).type === 'webhook_endpoint.disabled');
+        expect(JSON.parse(notice!.body).data.object).toMatchObject({
+          id: gone.id,
+          disabled_reason: 'endpoint_gone',
+        });
+        expect(watcher.id).toBeTruthy();
+        // a disabled endpoint receives nothing new; re-enabling delivers again
+        await publish();
+        await worker.runOnce();
+        const count = receiver.received.length;
+        await call(h, 'POST', `/v1/webhook_endpoints/${gone.id}`, {
+          key: account.secret,
+          body: { status: 'enabled' },
+        });
+        await publish();
+        await worker.runOnce();
+        expect(receiver.received.length).toBe(count + 1);
+      },
+    );
+
+    it.skipIf(!available)('disables an endpoint after 5 days of failure', async () => {
+      const ep = await endpoint();
+      receiver.reply = () => ({ status: 500 });
+      const worker = dispatcher();
+      await publish();
+      await worker.runOnce();
+      const first = (await h.store.getWebhookEndpoint(ep.id))?.failingSince;
+      expect(first).toBe(h.clock.now());
+      h.clock.advance(5 * 24 * 3600_000);
+      await publish();
+      await worker.runOnce();
+      expect(await h.store.getWebhookEndpoint(ep.id)).toMatchObject({
+        status: 'disabled',
+        disabledReason: 'failing_5_days',
+      });
+      const pending = await h.store.listWebhookDeliveries(
+        { endpointId: ep.id, status: 'pending' },
+        { limit: 10 },
+      );
+      expect(pending.data).toEqual([]);
+    });
+
+    it.skipIf(!available)('does not follow redirects', async () => {
+      const ep = await endpoint();
+      receiver.reply = (req) =>
+        req.path === '/hook' ? { status: 307, headers: { location: `${base}/elsewhere` } } : { status: 200 };
+      await publish();
+      await dispatcher().runOnce();
+      expect(receiver.received.map((r) => r.path)).toEqual(['/hook']);
+      const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
+      expect(d).toMatchObject({ status: 'pending', lastStatusCode: 307, lastError: 'redirect_not_followed' });
+    });
+
+    it.skipIf(!available)('keeps at most 4 attempts in flight per endpoint', async () => {
+      await endpoint();
+      receiver.reply = () => ({ status: 200, delayMs: 30 });
+      for (let i = 0; i < 12; i++) await publish();
+      await dispatcher().runOnce();
+      expect(receiver.received).toHaveLength(12);
+      expect(receiver.maxActive).toBe(4);
+    });
+
+    it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
+      const ep = await endpoint({ rate_limit_per_second: 2 });
+      for (let i = 0; i < 3; i++) await publish();
+      const worker = dispatcher();
+      await worker.runOnce();
+      expect(receiver.received).toHaveLength(1);
+      const waiting = (
+        await h.store.listWebhookDeliveries({ endpointId: ep.id, status: 'pending' }, { limit: 10 })
+      ).data;
+      expect(waiting.map((d) => d.nextAttemptAt! - h.clock.now())).toEqual([500, 500]);
+      expect(waiting.every((d) => d.attempts === 0 && d.leaseOwner === null)).toBe(true);
+      h.clock.advance(499);
+      await worker.runOnce();
+      expect(receiver.received).toHaveLength(1);
+      h.clock.advance(1);
+      await worker.runOnce();
+      expect(receiver.received).toHaveLength(2);
+      h.clock.advance(500);
+      await worker.runOnce();
+      expect(receiver.received).toHaveLength(3);
+    });
+
+    it.skipIf(!available)('stops gracefully: attempts in flight finish, nothing stays leased', async () => {
+      const ep = await endpoint();
+      receiver.reply = () => ({ status: 200, delayMs: 50 });
+      const worker = dispatcher({ pollMs: 5, perEndpointConcurrency: 2 });
+      for (let i = 0; i < 10; i++) await publish();
+      worker.start();
+      await receiver.waitFor(1);
+      await worker.stop();
+      const rows = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 20 })).data;
+      expect(rows.filter((r) => r.leaseOwner !== null)).toEqual([]);
+      const done = rows.filter((r) => r.status === 'succeeded').length;
+      expect(done).toBe(receiver.received.length);
+      // the rest are picked up by the next worker
+      await dispatcher().runOnce();
+      expect(
+        (await h.store.listWebhookDeliveries({ endpointId: ep.id, status: 'pending' }, { limit: 20 })).data,
+      ).toEqual([]);
+    });
+  });
+}
+
+describe('webhook dispatcher: the connection goes to the checked address', () => {
   let h: Harness;
   let receiver: WebhookReceiver;
-  let base: string;
+  let port: string;
   let client: DeliveryClient;
-  let account: Awaited<ReturnType<typeof setupAccount>>;
-
-  const dispatcher = (options: Partial<ConstructorParameters<typeof WebhookDispatcher>[0]> = {}) =>
-    new WebhookDispatcher({
-      store: h.store,
-      clock: h.clock,
-      random: () => 0.5, // no jitter: the schedule's exact delays
-      secretBox: h.runtime.webhookSecretBox,
-      urlGuard: h.runtime.webhookUrlGuard,
-      client,
-      ...options,
-    });
-
-  const endpoint = async (body: Record<string, unknown> = {}) => {
-    const res = await call(h, 'POST', '/v1/webhook_endpoints', {
-      key: account.secret,
-      body: { url: `${base}/hook`, enabled_events: ['*'], ...body },
-    });
-    if (res.status !== 200) throw new Error(JSON.stringify(res.body));
-    return res.body as { id: string; secret?: string; public_key: string | null };
-  };
-  const publish = async (
-    type = 'payment.succeeded',
-    data: Record<string, unknown> = { object: { id: 'pay_1' } },
-  ) =>
-    (await call(h, 'POST', '/v1/events', { key: account.secret, body: { type, data } })).body as {
-      id: string;
-    };
+  const answers = new Map<string, string[]>();
+  const lookups: string[] = [];
 
   beforeAll(async () => {
-    // a clock at the real time, so the standardwebhooks verifier's ±5 min check passes
+    receiver = new WebhookReceiver();
+    port = new URL(await receiver.start()).port;
+    // A resolver under the test's control: names resolve to what `answers` says, in turn.
+    const lookup = async (hostname: string) => {
+      lookups.push(hostname);
+      const queue = answers.get(hostname) ?? [];
+      const address = queue.length > 1 ? (queue.shift() as string) : queue[0];
+      if (address === undefined) throw new Error('ENOTFOUND');
+      return [{ address, family: address.includes(':') ? 6 : 4 }];
+    };
     h = await createHarness({
       clock: new FakeClock(Date.now()),
-      runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] },
+      runtime: { webhookUrlGuard: createWebhookUrlGuard({ allowedPrivate: ['127.0.0.1/32'], lookup }) },
     });
     client = new DeliveryClient({ totalTimeoutMs: 5_000 });
   });
   afterAll(async () => {
-    await client.close();
+    await client?.close();
+    await receiver?.close();
     await h?.close();
   });
-  beforeEach(async () => {
-    receiver = new WebhookReceiver();
-    base = await receiver.start();
-    account = await setupAccount(h); // a fresh account: no endpoints from other tests
-    h.clock.t = Date.now(); // earlier tests ran the clock days ahead
-  });
-  afterEach(async () => {
-    await receiver.close();
+
+  const setup = async (host: string) => {
+    const account = await setupAccount(h);
+    const ep = await call(h, 'POST', '/v1/webhook_endpoints', {
+      key: account.secret,
+      body: { url: `http://${host}:${port}/hook`, enabled_events: ['*'] },
+    });
+    return { account, ep };
+  };
+  const dispatcher = () =>
+    new WebhookDispatcher({
+      store: h.store,
+      clock: h.clock,
+      random: () => 0.5,
+      secretBox: h.runtime.webhookSecretBox,
+      urlGuard: h.runtime.webhookUrlGuard,
+      client,
+    });
+
+  it('connects to the resolved, checked address and sends the URL’s host (no second lookup)', async () => {
+    answers.set('receiver.test', ['127.0.0.1']);
+    const { account, ep } = await setup('receiver.test');
+    expect(ep.status).toBe(200);
+    lookups.length = 0;
+    await call(h, 'POST', '/v1/events', {
+      key: account.secret,
+      body: { type: 'payment.succeeded', data: {} },
+    });
+    await dispatcher().runOnce();
+    // the system resolver knows no receiver.test: only the pinned address can have reached it
+    expect(receiver.received).toHaveLength(1);
+    expect(receiver.received[0]?.headers.host).toBe(`receiver.test:${port}`);
+    expect(lookups).toEqual(['receiver.test']);
   });
 
-  it('delivers a signed event that the standardwebhooks package verifies', async () => {
-    const ep = await endpoint();
-    const event = await publish();
-    const worker = dispatcher();
-    expect(await worker.runOnce()).toBe(1);
-    expect(receiver.received).toHaveLength(1);
-    const hit = receiver.received[0]!;
-    expect(hit.path).toBe('/hook');
-    expect(hit.headers['webhook-id']).toBe(event.id);
-    expect(hit.headers['webhook-timestamp']).toBe(String(Math.floor(h.clock.now() / 1000)));
-    expect(hit.headers['content-type']).toBe('application/json');
-    const payload = new Webhook(ep.secret as string).verify(hit.body, headersOf(hit.headers));
-    expect(payload).toMatchObject({
-      id: event.id,
-      type: 'payment.succeeded',
-      data: { object: { id: 'pay_1' } },
-    });
-    // a tampered body does not verify
-    expect(() => new Webhook(ep.secret as string).verify(`${hit.body} `, headersOf(hit.headers))).toThrow();
-    const deliveries = await call(h, 'GET', `/v1/webhook_endpoints/${ep.id}/deliveries`, {
+  it('refuses a name that resolves to a forbidden address at delivery time (DNS rebinding)', async () => {
+    answers.set('rebind.test', ['127.0.0.1', '169.254.169.254']);
+    const { account, ep } = await setup('rebind.test');
+    expect(ep.status).toBe(200);
+    const before = receiver.received.length;
+    await call(h, 'POST', '/v1/events', {
       key: account.secret,
+      body: { type: 'payment.succeeded', data: {} },
     });
-    expect(deliveries.body.data[0]).toMatchObject({
-      status: 'succeeded',
+    await dispatcher().runOnce();
+    expect(receiver.received.length).toBe(before);
+    const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.body.id }, { limit: 1 })).data;
+    expect(d).toMatchObject({
+      status: 'pending',
       attempts: 1,
-      last_status_code: 200,
-      attempt_history: [{ attempt: 1, status_code: 200, succeeded: true, response_excerpt: 'ok' }],
+      lastError: 'url_forbidden',
+      lastStatusCode: null,
     });
   });
 
-  it('retries a 500 with the same webhook-id, on the schedule, until it succeeds', async () => {
-    const ep = await endpoint();
-    const event = await publish();
-    receiver.reply = (_req, i) => (i < 2 ? { status: 500, body: 'down for maintenance' } : { status: 200 });
-    const worker = dispatcher();
-    await worker.runOnce();
-    const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
-    expect(d).toMatchObject({ status: 'pending', attempts: 1, nextAttemptAt: h.clock.now() + 5_000 });
-    expect(await worker.runOnce()).toBe(0); // not due yet
-    h.clock.advance(5_000);
-    await worker.runOnce();
-    h.clock.advance(5 * 60_000);
-    await worker.runOnce();
-    expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual([event.id, event.id, event.id]);
-    const stamps = receiver.received.map((r) => Number(r.headers['webhook-timestamp']));
-    expect(stamps[1]! - stamps[0]!).toBe(5);
-    expect(stamps[2]! - stamps[1]!).toBe(300);
-    const listed = await call(h, 'GET', `/v1/webhook_endpoints/${ep.id}/deliveries`, { key: account.secret });
-    expect(listed.body.data[0].status).toBe('succeeded');
-    expect(listed.body.data[0].attempt_history.map((a: { status_code: number }) => a.status_code)).toEqual([
-      500, 500, 200,
-    ]);
-    expect(listed.body.data[0].attempt_history[0].response_excerpt).toBe('down for maintenance');
-    // a success clears the failure streak
-    expect((await h.store.getWebhookEndpoint(ep.id))?.failingSince).toBeNull();
-  });
-
-  it('runs the whole retry schedule (5 s … 10 h) in milliseconds, then gives up', async () => {
-    const ep = await endpoint();
-    await publish();
-    receiver.reply = () => ({ status: 503 });
-    const worker = dispatcher();
-    const gaps: number[] = [];
-    let last = h.clock.now();
-    for (let i = 0; i < 8; i++) {
-      await worker.runOnce();
-      const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
-      if (d?.nextAttemptAt == null) break;
-      gaps.push(d.nextAttemptAt - last);
-      last = d.nextAttemptAt;
-      h.clock.t = d.nextAttemptAt;
-    }
-    expect(gaps).toEqual(WEBHOOK_RETRY_DELAYS_MS);
-    expect(receiver.received).toHaveLength(8);
-    const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
-    expect(d).toMatchObject({ status: 'failed', attempts: 8, nextAttemptAt: null });
-    // 27.6 h of failure is short of 5 days: still enabled
-    expect((await h.store.getWebhookEndpoint(ep.id))?.status).toBe('enabled');
-    // bulk redelivery sends it once more
-    const requeued = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/redeliver_failed`, {
-      key: account.secret,
-      body: { since: 0 },
-    });
-    expect(requeued.body.requeued).toBe(1);
-    receiver.reply = () => ({ status: 204 });
-    await worker.runOnce();
-    expect(receiver.received).toHaveLength(9);
-    expect((await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data[0]?.status).toBe(
-      'succeeded',
-    );
-  });
-
-  it('signs with both secrets during a rotation grace period, then only the new one', async () => {
-    const ep = await endpoint();
-    const rotated = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/rotate_secret`, {
-      key: account.secret,
-      body: { expires_in_seconds: 3600 },
-    });
-    const fresh = rotated.body.secret as string;
-    await publish();
-    const worker = dispatcher();
-    await worker.runOnce();
-    const hit = receiver.received[0]!;
-    const signatures = String(hit.headers['webhook-signature']).split(' ');
-    expect(signatures).toHaveLength(2);
-    expect(signatures.every((s) => s.startsWith('v1,'))).toBe(true);
-    expect(() => new Webhook(fresh).verify(hit.body, headersOf(hit.headers))).not.toThrow();
-    expect(() => new Webhook(ep.secret as string).verify(hit.body, headersOf(hit.headers))).not.toThrow();
-    h.clock.advance(3600_000);
-    await publish();
-    await worker.runOnce();
-    expect(String(receiver.received[1]?.headers['webhook-signature']).split(' ')).toHaveLength(1);
-  });
-
-  it('signs v1a with Ed25519 that a verifier written from the spec accepts', async () => {
-    const ep = await endpoint({ signing: 'v1a' });
-    await publish();
-    await dispatcher().runOnce();
-    const hit = receiver.received[0]!;
-    const [scheme, signature] = String(hit.headers['webhook-signature']).split(',');
-    expect(scheme).toBe('v1a');
-    const raw = Buffer.from((ep.public_key as string).slice('whpk_'.length), 'base64');
-    const key = createPublicKey({
-      key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]),
-      format: 'der',
-      type: 'spki',
-    });
-    const content = `${hit.headers['webhook-id']}.${hit.headers['webhook-timestamp']}.${hit.body}`;
-    expect(verify(null, Buffer.from(content), key, Buffer.from(signature as string, 'base64'))).toBe(true);
-    expect(verify(null, Buffer.from(`${content}x`), key, Buffer.from(signature as string, 'base64'))).toBe(
-      false,
-    );
-  });
-
-  it('disables an endpoint that answers 410, with an event and an audit entry', async () => {
-    const watcher = await endpoint({ enabled_events: ['webhook_endpoint.*'] });
-    const gone = await endpoint({ enabled_events: ['payment.*'] });
-    const event = await publish();
-    receiver.reply = (req) =>
-      req.headers['webhook-id'] === event.id ? { status: 410, body: 'gone' } : { status: 200 };
-    const worker = dispatcher();
-    await worker.runOnce();
-    expect(await h.store.getWebhookEndpoint(gone.id)).toMatchObject({
-      status: 'disabled',
-      disabledReason: 'endpoint_gone',
-    });
-    const audit = await h.store.listAudit({ action: 'webhook_endpoint.disabled' }, { limit: 10 });
-    expect(audit.data.find((a) => a.targetId === gone.id)).toMatchObject({ actorType: 'system' });
-    // the disabled event went to the watching endpoint
-    await worker.runOnce();
-    const notice = receiver.received.find((r) => JSON.parse(r.body).type === 'webhook_endpoint.disabled');
-    expect(JSON.parse(notice!.body).data.object).toMatchObject({
-      id: gone.id,
-      disabled_reason: 'endpoint_gone',
-    });
-    expect(watcher.id).toBeTruthy();
-    // a disabled endpoint receives nothing new; re-enabling delivers again
-    await publish();
-    await worker.runOnce();
-    const count = receiver.received.length;
-    await call(h, 'POST', `/v1/webhook_endpoints/${gone.id}`, {
-      key: account.secret,
-      body: { status: 'enabled' },
-    });
-    await publish();
-    await worker.runOnce();
-    expect(receiver.received.length).toBe(count + 1);
-  });
-
-  it('disables an endpoint after 5 days of failure', async () => {
-    const ep = await endpoint();
-    receiver.reply = () => ({ status: 500 });
-    const worker = dispatcher();
-    await publish();
-    await worker.runOnce();
-    const first = (await h.store.getWebhookEndpoint(ep.id))?.failingSince;
-    expect(first).toBe(h.clock.now());
-    h.clock.advance(5 * 24 * 3600_000);
-    await publish();
-    await worker.runOnce();
-    expect(await h.store.getWebhookEndpoint(ep.id)).toMatchObject({
-      status: 'disabled',
-      disabledReason: 'failing_5_days',
-    });
-    const pending = await h.store.listWebhookDeliveries(
-      { endpointId: ep.id, status: 'pending' },
-      { limit: 10 },
-    );
-    expect(pending.data).toEqual([]);
-  });
-
-  it('does not follow redirects', async () => {
-    const ep = await endpoint();
-    receiver.reply = (req) =>
-      req.path === '/hook' ? { status: 307, headers: { location: `${base}/elsewhere` } } : { status: 200 };
-    await publish();
-    await dispatcher().runOnce();
-    expect(receiver.received.map((r) => r.path)).toEqual(['/hook']);
-    const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
-    expect(d).toMatchObject({ status: 'pending', lastStatusCode: 307, lastError: 'redirect_not_followed' });
-  });
-
-  it('keeps at most 4 attempts in flight per endpoint', async () => {
-    await endpoint();
-    receiver.reply = () => ({ status: 200, delayMs: 30 });
-    for (let i = 0; i < 12; i++) await publish();
-    await dispatcher().runOnce();
-    expect(receiver.received).toHaveLength(12);
-    expect(receiver.maxActive).toBe(4);
-  });
-
-  it('holds an endpoint to its delivery rate', async () => {
-    const ep = await endpoint({ rate_limit_per_second: 2 });
-    for (let i = 0; i < 3; i++) await publish();
-    const worker = dispatcher();
-    await worker.runOnce();
-    expect(receiver.received).toHaveLength(1);
-    const waiting = (
-      await h.store.listWebhookDeliveries({ endpointId: ep.id, status: 'pending' }, { limit: 10 })
-    ).data;
-    expect(waiting.map((d) => d.nextAttemptAt! - h.clock.now())).toEqual([500, 500]);
-    expect(waiting.every((d) => d.attempts === 0 && d.leaseOwner === null)).toBe(true);
-    h.clock.advance(499);
-    await worker.runOnce();
-    expect(receiver.received).toHaveLength(1);
-    h.clock.advance(1);
-    await worker.runOnce();
-    expect(receiver.received).toHaveLength(2);
-    h.clock.advance(500);
-    await worker.runOnce();
-    expect(receiver.received).toHaveLength(3);
-  });
-
-  it('stops gracefully: attempts in flight finish, nothing stays leased', async () => {
-    const ep = await endpoint();
-    receiver.reply = () => ({ status: 200, delayMs: 50 });
-    const worker = dispatcher({ pollMs: 5, perEndpointConcurrency: 2 });
-    for (let i = 0; i < 10; i++) await publish();
-    worker.start();
-    await receiver.waitFor(1);
-    await worker.stop();
-    const rows = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 20 })).data;
-    expect(rows.filter((r) => r.leaseOwner !== null)).toEqual([]);
-    const done = rows.filter((r) => r.status === 'succeeded').length;
-    expect(done).toBe(receiver.received.length);
-    // the rest are picked up by the next worker
-    await dispatcher().runOnce();
-    expect(
-      (await h.store.listWebhookDeliveries({ endpointId: ep.id, status: 'pending' }, { limit: 20 })).data,
-    ).toEqual([]);
+  it('refuses a name that resolves to a private address when the endpoint is saved', async () => {
+    answers.set('internal.test', ['10.0.0.7']);
+    const { ep } = await setup('internal.test');
+    expect(ep.status).toBe(400);
+    expect(ep.body.error.code).toBe('webhook_url_forbidden');
   });
 });
