@@ -247,6 +247,37 @@ describe('verifyWebhook', () => {
     }
   });
 
+  it('verifies large bodies (the two-update path) as Buffer, Uint8Array and string', async () => {
+    const big = JSON.stringify({ id: 'evt_1', data: 'é'.repeat(40_000) });
+    const h = headers(NOW, v1(secret, 'evt_1', NOW, big));
+    for (const payload of [big, Buffer.from(big), new Uint8Array(Buffer.from(big))]) {
+      expect(await codeOf(verifyWebhook({ payload, headers: h, secret, now: NOW }))).toBe('accepted');
+    }
+    const tampered = Buffer.from(big);
+    tampered[tampered.length - 3] = 0x41;
+    expect(await codeOf(verifyWebhook({ payload: tampered, headers: h, secret, now: NOW }))).toBe(
+      'invalid_signature',
+    );
+  });
+
+  it('refuses a v1 signature whose base64 is not the canonical spelling of the MAC', async () => {
+    const good = v1(secret, 'evt_1', NOW, body);
+    // the last character before '=' carries two unused bits: flip them, same bytes, other text
+    const last = good.at(-2)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const twin = alphabet[alphabet.indexOf(last) ^ 1]!;
+    const odd = `${good.slice(0, -2)}${twin}=`;
+    expect(Buffer.from(odd.slice(3), 'base64')).toEqual(Buffer.from(good.slice(3), 'base64'));
+    expect(await codeOf(verifyWebhook({ payload: body, headers: headers(NOW, odd), secret, now: NOW }))).toBe(
+      'invalid_signature',
+    );
+    expect(
+      await codeOf(
+        verifyWebhook({ payload: body, headers: headers(NOW, `${odd} ${good}`), secret, now: NOW }),
+      ),
+    ).toBe('accepted');
+  });
+
   it('has a synchronous signature check that returns id and timestamp', () => {
     expect(verifyWebhookSignature({ payload: body, headers: headers(), secret, now: NOW })).toEqual({
       id: 'evt_1',

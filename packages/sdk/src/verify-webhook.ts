@@ -1,4 +1,4 @@
-import { createHmac, createPublicKey, type KeyObject, timingSafeEqual, verify } from 'node:crypto';
+import { createHmac, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import type { HeadersLike } from './verify-gatehouse-request.js';
 import type { WebhookDedupStore } from './webhook-dedup.js';
 import { WebhookVerificationError } from './webhook-verification-error.js';
@@ -42,23 +42,32 @@ const DEFAULT_DEDUP_TTL = 3 * 24 * 3600;
  * The signature covers the id and the timestamp, so a captured delivery cannot be replayed
  * with a fresh timestamp; within the tolerance a replay is refused by `dedup`, if given.
  */
-export async function verifyWebhook<T = unknown>(input: VerifyWebhookInput): Promise<T> {
-  const { id } = verifyWebhookSignature(input);
-  const payload = input.payload;
-  const text =
-    typeof payload === 'string'
-      ? payload
-      : (Buffer.isBuffer(payload)
-          ? payload
-          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
-        ).toString('utf8');
-  const event = (text === '' ? undefined : JSON.parse(text)) as T;
-  if (input.dedup !== undefined) {
-    const tolerance = input.toleranceSeconds ?? 300;
-    const ttl = Math.max(input.dedupTtlSeconds ?? DEFAULT_DEDUP_TTL, 2 * tolerance);
-    if (!(await input.dedup.claim(id, ttl))) throw new WebhookVerificationError('duplicate');
+export function verifyWebhook<T = unknown>(input: VerifyWebhookInput): Promise<T> {
+  let id: string;
+  let event: T;
+  try {
+    id = verifyWebhookSignature(input).id;
+    const payload = input.payload;
+    const text =
+      typeof payload === 'string'
+        ? payload
+        : (Buffer.isBuffer(payload)
+            ? payload
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+          ).toString('utf8');
+    event = (text === '' ? undefined : JSON.parse(text)) as T;
+  } catch (err) {
+    return Promise.reject(err);
   }
-  return event;
+  const dedup = input.dedup;
+  // without a store no await is needed: a plain resolved promise is cheaper than an async function
+  if (dedup === undefined) return Promise.resolve(event);
+  const tolerance = input.toleranceSeconds ?? 300;
+  const ttl = Math.max(input.dedupTtlSeconds ?? DEFAULT_DEDUP_TTL, 2 * tolerance);
+  return dedup.claim(id, ttl).then((first) => {
+    if (!first) throw new WebhookVerificationError('duplicate');
+    return event;
+  });
 }
 
 /**
@@ -69,9 +78,10 @@ export function verifyWebhookSignature(
   input: Omit<VerifyWebhookInput, 'dedup' | 'dedupTtlSeconds'>,
 ): VerifiedWebhook {
   const headers = input.headers;
-  const id = header(headers, 'webhook-id', 'svix-id');
-  const timestampText = header(headers, 'webhook-timestamp', 'svix-timestamp');
-  const signatures = header(headers, 'webhook-signature', 'svix-signature');
+  const fetchLike = typeof (headers as { get?: unknown }).get === 'function';
+  const id = header(headers, fetchLike, 'webhook-id', 'svix-id');
+  const timestampText = header(headers, fetchLike, 'webhook-timestamp', 'svix-timestamp');
+  const signatures = header(headers, fetchLike, 'webhook-signature', 'svix-signature');
   if (id === undefined || timestampText === undefined || signatures === undefined)
     throw new WebhookVerificationError('missing_header');
 
@@ -83,50 +93,78 @@ export function verifyWebhookSignature(
   if (timestamp > now + tolerance) throw new WebhookVerificationError('timestamp_too_new');
 
   // The candidate signatures, decoded once: v1 (HMAC, 32 bytes) and v1a (Ed25519, 64 bytes).
-  const v1: Buffer[] = [];
+  const v1: string[] = [];
   const v1a: Buffer[] = [];
-  for (const entry of signatures.split(' ')) {
-    const comma = entry.indexOf(',');
-    if (comma < 0) continue;
-    // a Fetch Headers joins repeated headers with ", ": drop that trailing comma
-    const end = entry.charCodeAt(entry.length - 1) === 44 ? entry.length - 1 : entry.length;
-    const sig = entry.slice(comma + 1, end);
-    if (comma === 2 && entry.startsWith('v1') && sig.length === 44) {
-      const bytes = Buffer.from(sig, 'base64');
-      if (bytes.length === 32) v1.push(bytes);
-    } else if (comma === 3 && entry.startsWith('v1a') && sig.length === 88) {
-      const bytes = Buffer.from(sig, 'base64');
-      if (bytes.length === 64) v1a.push(bytes);
-    }
-  }
+  if (signatures.indexOf(' ') === -1) addCandidate(signatures, v1, v1a);
+  else for (const entry of signatures.split(' ')) addCandidate(entry, v1, v1a);
   if (v1.length === 0 && v1a.length === 0) throw new WebhookVerificationError('invalid_signature');
 
   const prefix = `${id}.${timestampText}.`;
   const payload = input.payload;
-  let content: Buffer | undefined; // the whole signed content, built only for Ed25519
+  let content: Buffer | undefined; // the whole signed content, built once, when needed
   let match = false;
-  const secrets = typeof input.secret === 'string' ? [input.secret] : input.secret;
-  for (const secret of secrets) {
-    const key = parseSecret(secret);
+  const secret = input.secret;
+  const count = typeof secret === 'string' ? 1 : secret.length;
+  for (let i = 0; i < count; i++) {
+    const key = parseSecret(typeof secret === 'string' ? secret : (secret[i] as string));
     if (key.kind === 'hmac') {
       if (v1.length === 0) continue;
-      const hmac = createHmac('sha256', key.key).update(prefix, 'latin1');
-      const expected = (
-        typeof payload === 'string' ? hmac.update(payload, 'utf8') : hmac.update(payload)
-      ).digest();
-      // every candidate is compared, in constant time, so timing says nothing about which matched
-      for (const candidate of v1) if (timingSafeEqual(candidate, expected)) match = true;
+      let expected: string;
+      if (typeof payload !== 'string' && payload.length > SINGLE_BUFFER_MAX) {
+        // a large body: two updates cost less than copying it behind the prefix
+        expected = createHmac('sha256', key.key).update(prefix, 'latin1').update(payload).digest('base64');
+      } else {
+        content ??= signedContent(prefix, payload);
+        expected = createHmac('sha256', key.key).update(content).digest('base64');
+      }
+      // every candidate is compared, each in constant time, so timing says nothing about which matched
+      for (const candidate of v1) if (constantTimeEqual44(candidate, expected)) match = true;
     } else {
       if (v1a.length === 0) continue;
-      content ??= Buffer.concat([
-        Buffer.from(prefix, 'latin1'),
-        typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
-      ]);
+      content ??= signedContent(prefix, payload);
       for (const candidate of v1a) if (verify(null, content, key.key, candidate)) match = true;
     }
   }
   if (!match) throw new WebhookVerificationError('invalid_signature');
   return { id, timestamp };
+}
+
+// Up to this size the prefix and the body are copied into one buffer and hashed in one update:
+// each update crosses into native code, which costs more than copying a small body.
+const SINGLE_BUFFER_MAX = 16 * 1024;
+
+/** `{id}.{timestamp}.` and the body, as one buffer. */
+function signedContent(prefix: string, payload: string | Uint8Array): Buffer {
+  // header values are byte strings: latin1 gives back the bytes that were sent
+  if (typeof payload === 'string') {
+    const out = Buffer.allocUnsafe(prefix.length + Buffer.byteLength(payload, 'utf8'));
+    out.write(prefix, 0, 'latin1');
+    out.write(payload, prefix.length, 'utf8');
+    return out;
+  }
+  const out = Buffer.allocUnsafe(prefix.length + payload.length);
+  // latin1 by hand: the prefix is a few dozen characters, and Buffer#write costs more than the loop
+  for (let i = 0; i < prefix.length; i++) out[i] = prefix.charCodeAt(i) & 0xff;
+  out.set(payload, prefix.length);
+  return out;
+}
+
+/** Adds one `v1,<base64>` or `v1a,<base64>` entry to its list; anything else is skipped. */
+function addCandidate(entry: string, v1: string[], v1a: Buffer[]): void {
+  const comma = entry.indexOf(',');
+  if (comma < 0) return;
+  // a Fetch Headers joins repeated headers with ", ": drop that trailing comma
+  const end = entry.charCodeAt(entry.length - 1) === 44 ? entry.length - 1 : entry.length;
+  const length = end - comma - 1;
+  if (comma === 2 && length === 44 && entry.startsWith('v1')) {
+    // compared as canonical base64 text: the encoding of the expected MAC is unique, so this
+    // accepts exactly the signatures a byte comparison would (Node and the spec's libraries
+    // all emit padded standard base64), and skips a decode per candidate
+    v1.push(entry.slice(comma + 1, end));
+  } else if (comma === 3 && length === 88 && entry.startsWith('v1a')) {
+    const bytes = Buffer.from(entry.slice(comma + 1, end), 'base64');
+    if (bytes.length === 64) v1a.push(bytes);
+  }
 }
 
 type ParsedSecret = { kind: 'hmac'; key: Buffer } | { kind: 'ed25519'; key: KeyObject };
@@ -163,6 +201,17 @@ function parseSecret(secret: string): ParsedSecret {
   return parsed;
 }
 
+/**
+ * Compares two 44-character base64 MACs without an early exit: the time taken does not depend
+ * on where they differ (the string form of crypto.timingSafeEqual).
+ */
+function constantTimeEqual44(a: string, b: string): boolean {
+  if (a.length !== 44 || b.length !== 44) return false;
+  let diff = 0;
+  for (let i = 0; i < 44; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
 /** Digits only, at most 12 of them (year 33658); -1 otherwise. */
 function parseTimestamp(text: string): number {
   if (text.length === 0 || text.length > 12) return -1;
@@ -175,8 +224,8 @@ function parseTimestamp(text: string): number {
   return n;
 }
 
-function header(headers: HeadersLike, name: string, alias: string): string | undefined {
-  if (typeof (headers as { get?: unknown }).get === 'function') {
+function header(headers: HeadersLike, fetchLike: boolean, name: string, alias: string): string | undefined {
+  if (fetchLike) {
     const h = headers as { get(name: string): string | null };
     const v = h.get(name) ?? h.get(alias);
     return v === null || v === '' ? undefined : v;
