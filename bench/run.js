@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 const suites = {
   keys: () => import('./keys.js'),
   revocation: () => import('./revocation.js'),
+  'webhooks-verify': () => import('./webhooks-verify.js'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
