@@ -205,6 +205,13 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         }
         const body = route.body ? parseInput(route.body, request.body) : undefined;
         const query = route.query ? parseInput(route.query, request.query) : undefined;
+        // Every list takes one cursor direction at a time.
+        if (query?.starting_after !== undefined && query?.ending_before !== undefined) {
+          throw new GatehouseError('parameter_invalid', {
+            param: 'ending_before',
+            message: 'Give either starting_after or ending_before, not both.',
+          });
+        }
         if (!route.query && request.query && Object.keys(request.query as object).length > 0) {
           throw new GatehouseError('parameter_unknown', {
             message: 'This endpoint takes no query parameters.',

@@ -101,6 +101,15 @@ describe('keys: refused requests and how', () => {
     expect(b.body.error).toMatchObject({ code: 'parameter_unknown', param: 'foo' });
   });
 
+  it('refuses both cursor directions at once on every list', async () => {
+    for (const url of ['/v1/keys', '/v1/audit_events', '/v1/accounts']) {
+      const key = url === '/v1/keys' ? acct.secret : h.adminKey;
+      const res = await call(h, 'GET', `${url}?starting_after=a&ending_before=b`, { key });
+      expect(res.status, url).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'parameter_invalid', param: 'ending_before' });
+    }
+  });
+
   it('answers 404 with route_not_found for unknown routes, with a request id', async () => {
     const res = await call(h, 'GET', '/v1/nothing', { key: acct.secret });
     expect(res.status).toBe(404);
