@@ -17,7 +17,8 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     const available = dialect === 'sqlite' || (await reachable('postgres'));
     let h: Harness;
     beforeAll(async () => {
-      if (available) h = await createHarness({ dialect, runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] } });
+      if (available)
+        h = await createHarness({ dialect, runtime: { webhookAllowedPrivateHosts: ['127.0.0.1'] } });
     });
     afterAll(async () => {
       await h?.close();
