@@ -84,7 +84,7 @@ describe('signWebhook (v1, HMAC-SHA256)', () => {
         id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
         timestamp: 1614265330,
         body: '{"test": 2432232314}',
-        secrets: [parseWebhookSecret('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')],
+        secrets: [parseWebhookSecret('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')], // the library's published example secret
       }),
     ).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
   });

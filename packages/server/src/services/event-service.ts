@@ -17,7 +17,7 @@ import type {
 import { eventTypeMatches } from '../webhooks/event-type-match.js';
 import type { OutboxSignal } from '../webhooks/outbox-signal.js';
 import { auditInput } from './audit-input.js';
-import { type Caller, requireScope } from './principal.js';
+import { type Caller, requireScope, targetOf } from './principal.js';
 
 export interface EventDraft {
   accountId: string;
@@ -242,23 +242,4 @@ async function visibleEvent(caller: Caller, ops: StoreOps, id: string): Promise<
     throw new GatehouseError('resource_missing', { param: 'id' });
   }
   return row;
-}
-
-/** The account and mode a request acts on: an account key's own, or what an operator names. */
-export function targetOf(
-  caller: Caller,
-  account: string | undefined,
-  mode: KeyMode | undefined,
-): { accountId: string; mode: KeyMode } {
-  const p = caller.principal;
-  if (p.kind === 'account') {
-    if (account !== undefined && account !== p.accountId) {
-      throw new GatehouseError('resource_missing', { param: 'account' });
-    }
-    if (mode !== undefined && mode !== p.mode) throw new GatehouseError('mode_mismatch', { param: 'mode' });
-    return { accountId: p.accountId, mode: p.mode };
-  }
-  if (account === undefined) throw new GatehouseError('parameter_missing', { param: 'account' });
-  if (mode === undefined) throw new GatehouseError('parameter_missing', { param: 'mode' });
-  return { accountId: account, mode };
 }

@@ -26,7 +26,7 @@ import { auditInput } from './audit-input.js';
 import { writeEvent } from './event-service.js';
 import type { KeyAuthenticator } from './key-authenticator.js';
 import { keyStatus, toApiKey } from './key-view.js';
-import { type Caller, requireOperator, requireScope, scopeCovers } from './principal.js';
+import { type Caller, requireOperator, requireScope, scopeCovers, targetOf } from './principal.js';
 
 export interface KeyServiceDeps {
   store: Store;
@@ -51,7 +51,7 @@ export class KeyService {
 
   async create(caller: Caller, input: CreateKeyRequest): Promise<ApiKey> {
     requireScope(caller, 'keys:write');
-    const { accountId, mode } = this.targetOf(caller, input.account, input.mode);
+    const { accountId, mode } = targetOf(caller, input.account, input.mode);
     const account = await this.requireAccount(accountId);
     const now = this.deps.clock.now();
     const type = input.type;
@@ -337,25 +337,6 @@ export class KeyService {
       rolledTo: null,
     };
     return { secret, row };
-  }
-
-  /** Which account and mode a request acts on; another account's id is a 404, never a 403. */
-  private targetOf(
-    caller: Caller,
-    account: string | undefined,
-    mode: KeyMode | undefined,
-  ): { accountId: string; mode: KeyMode } {
-    const p = caller.principal;
-    if (p.kind === 'account') {
-      if (account !== undefined && account !== p.accountId) {
-        throw new GatehouseError('resource_missing', { param: 'account' });
-      }
-      if (mode !== undefined && mode !== p.mode) throw new GatehouseError('mode_mismatch', { param: 'mode' });
-      return { accountId: p.accountId, mode: p.mode };
-    }
-    if (account === undefined) throw new GatehouseError('parameter_missing', { param: 'account' });
-    if (mode === undefined) throw new GatehouseError('parameter_missing', { param: 'mode' });
-    return { accountId: account, mode };
   }
 
   private async requireAccount(id: string): Promise<AccountRow> {

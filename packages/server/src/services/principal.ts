@@ -59,3 +59,25 @@ export function scopeCovers(held: readonly string[], wanted: string): boolean {
   if (action === '*') return scopeAllows(held, `${resource}:read`) && scopeAllows(held, `${resource}:write`);
   return scopeAllows(held, wanted);
 }
+
+/**
+ * The account and mode a request acts on: an account key's own, or what an operator names.
+ * Another account's id is a 404, never a 403.
+ */
+export function targetOf(
+  caller: Caller,
+  account: string | undefined,
+  mode: KeyMode | undefined,
+): { accountId: string; mode: KeyMode } {
+  const p = caller.principal;
+  if (p.kind === 'account') {
+    if (account !== undefined && account !== p.accountId) {
+      throw new GatehouseError('resource_missing', { param: 'account' });
+    }
+    if (mode !== undefined && mode !== p.mode) throw new GatehouseError('mode_mismatch', { param: 'mode' });
+    return { accountId: p.accountId, mode: p.mode };
+  }
+  if (account === undefined) throw new GatehouseError('parameter_missing', { param: 'account' });
+  if (mode === undefined) throw new GatehouseError('parameter_missing', { param: 'mode' });
+  return { accountId: account, mode };
+}

@@ -29,8 +29,8 @@ import type { OutboxSignal } from '../webhooks/outbox-signal.js';
 import type { WebhookSecretBox } from '../webhooks/webhook-secret-box.js';
 import type { WebhookUrlGuard } from '../webhooks/webhook-url-guard.js';
 import { auditInput } from './audit-input.js';
-import { targetOf, writeEvent } from './event-service.js';
-import { type Caller, requireScope } from './principal.js';
+import { writeEvent } from './event-service.js';
+import { type Caller, requireScope, targetOf } from './principal.js';
 
 export interface WebhookServiceDeps {
   store: Store;
