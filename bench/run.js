@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 
 const suites = {
+  gateway: () => import('./gateway.js'),
   keys: () => import('./keys.js'),
   revocation: () => import('./revocation.js'),
   'webhooks-verify': () => import('./webhooks-verify.js'),
