@@ -17,7 +17,7 @@ import type {
 import { eventTypeMatches } from '../webhooks/event-type-match.js';
 import type { OutboxSignal } from '../webhooks/outbox-signal.js';
 import { auditInput } from './audit-input.js';
-import { type Caller, requireScope, targetOf } from './principal.js';
+import { type Caller, listScopeOf, requireScope, targetOf } from './principal.js';
 
 export interface EventDraft {
   accountId: string;
@@ -154,18 +154,11 @@ export class EventService {
     },
   ): Promise<Page<Event>> {
     requireScope(caller, 'events:read');
-    const p = caller.principal;
-    let filter: { accountId?: string; mode?: KeyMode; type?: string } = {};
-    if (p.kind === 'account') {
-      if (query.account !== undefined && query.account !== p.accountId) {
-        throw new GatehouseError('resource_missing', { param: 'account' });
-      }
-      if (query.mode !== undefined && query.mode !== p.mode) throw new GatehouseError('mode_mismatch');
-      filter = { accountId: p.accountId, mode: p.mode };
-    } else {
-      if (query.account !== undefined) filter.accountId = query.account;
-      if (query.mode !== undefined) filter.mode = query.mode;
-    }
+    const filter: { accountId?: string; mode?: KeyMode; type?: string } = listScopeOf(
+      caller,
+      query.account,
+      query.mode,
+    );
     if (query.type !== undefined) filter.type = query.type;
     const page = await this.deps.store.listEvents(filter, {
       limit: query.limit,

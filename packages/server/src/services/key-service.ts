@@ -26,7 +26,14 @@ import { auditInput } from './audit-input.js';
 import { writeEvent } from './event-service.js';
 import type { KeyAuthenticator } from './key-authenticator.js';
 import { keyStatus, toApiKey } from './key-view.js';
-import { type Caller, requireOperator, requireScope, scopeCovers, targetOf } from './principal.js';
+import {
+  type Caller,
+  listScopeOf,
+  requireOperator,
+  requireScope,
+  scopeCovers,
+  targetOf,
+} from './principal.js';
 
 export interface KeyServiceDeps {
   store: Store;
@@ -100,19 +107,7 @@ export class KeyService {
     query: ListQuery & { account?: string | undefined; mode?: KeyMode | undefined },
   ): Promise<Page<ApiKey>> {
     requireScope(caller, 'keys:read');
-    let filter: { accountId?: string; mode?: KeyMode };
-    const p = caller.principal;
-    if (p.kind === 'account') {
-      if (query.account !== undefined && query.account !== p.accountId) {
-        throw new GatehouseError('resource_missing', { param: 'account' });
-      }
-      if (query.mode !== undefined && query.mode !== p.mode) throw new GatehouseError('mode_mismatch');
-      filter = { accountId: p.accountId, mode: p.mode };
-    } else {
-      filter = {};
-      if (query.account !== undefined) filter.accountId = query.account;
-      if (query.mode !== undefined) filter.mode = query.mode;
-    }
+    const filter = listScopeOf(caller, query.account, query.mode);
     const page = await this.deps.store.listKeys(
       { ...filter, type: undefined },
       { limit: query.limit, startingAfter: query.starting_after, endingBefore: query.ending_before },

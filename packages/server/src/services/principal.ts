@@ -81,3 +81,26 @@ export function targetOf(
   if (mode === undefined) throw new GatehouseError('parameter_missing', { param: 'mode' });
   return { accountId: account, mode };
 }
+
+/**
+ * Which objects a list may show: an account key sees its own account and mode only (another
+ * account is a 404, the other mode a 403); an operator sees what it filters on, or everything.
+ */
+export function listScopeOf(
+  caller: Caller,
+  account: string | undefined,
+  mode: KeyMode | undefined,
+): { accountId?: string; mode?: KeyMode } {
+  const p = caller.principal;
+  if (p.kind === 'account') {
+    if (account !== undefined && account !== p.accountId) {
+      throw new GatehouseError('resource_missing', { param: 'account' });
+    }
+    if (mode !== undefined && mode !== p.mode) throw new GatehouseError('mode_mismatch');
+    return { accountId: p.accountId, mode: p.mode };
+  }
+  const scope: { accountId?: string; mode?: KeyMode } = {};
+  if (account !== undefined) scope.accountId = account;
+  if (mode !== undefined) scope.mode = mode;
+  return scope;
+}

@@ -30,7 +30,7 @@ import type { WebhookSecretBox } from '../webhooks/webhook-secret-box.js';
 import type { WebhookUrlGuard } from '../webhooks/webhook-url-guard.js';
 import { auditInput } from './audit-input.js';
 import { writeEvent } from './event-service.js';
-import { type Caller, requireScope, targetOf } from './principal.js';
+import { type Caller, listScopeOf, requireScope, targetOf } from './principal.js';
 
 export interface WebhookServiceDeps {
   store: Store;
@@ -164,18 +164,7 @@ export class WebhookService {
     query: ListQuery & { account?: string | undefined; mode?: KeyMode | undefined },
   ): Promise<Page<WebhookEndpoint>> {
     requireScope(caller, 'webhook_endpoints:read');
-    const p = caller.principal;
-    let filter: { accountId?: string; mode?: KeyMode } = {};
-    if (p.kind === 'account') {
-      if (query.account !== undefined && query.account !== p.accountId) {
-        throw new GatehouseError('resource_missing', { param: 'account' });
-      }
-      if (query.mode !== undefined && query.mode !== p.mode) throw new GatehouseError('mode_mismatch');
-      filter = { accountId: p.accountId, mode: p.mode };
-    } else {
-      if (query.account !== undefined) filter.accountId = query.account;
-      if (query.mode !== undefined) filter.mode = query.mode;
-    }
+    const filter = listScopeOf(caller, query.account, query.mode);
     const page = await this.deps.store.listWebhookEndpoints(filter, {
       limit: query.limit,
       startingAfter: query.starting_after,
