@@ -7,6 +7,7 @@ const suites = {
   gateway: () => import('./gateway.js'),
   keys: () => import('./keys.js'),
   revocation: () => import('./revocation.js'),
+  'webhooks-delivery': () => import('./webhooks-delivery.js'),
   'webhooks-verify': () => import('./webhooks-verify.js'),
 };
 
