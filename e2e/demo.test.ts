@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCli, startGatehouse } from './cli-flow.js';
 
@@ -55,7 +58,13 @@ describe('npm start: the first session, run as printed', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-demo-'));
-    env = { PATH: process.env['PATH'], HOME: process.env['HOME'], GATEHOUSE_DATA_DIR: dir };
+    env = {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      GATEHOUSE_DATA_DIR: dir,
+      // the webhook receiver below listens on loopback
+      GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS: '127.0.0.1',
+    };
     // exactly what `npm start` runs after the build, on a free port instead of 8080
     server = await startGatehouse(['--demo'], env);
     printed = parseBanner(server.stderr());
@@ -162,6 +171,56 @@ describe('npm start: the first session, run as printed', () => {
     expect([...seen].sort()).toEqual(printed.commands.map((c) => c.command).sort());
   });
 
+  it('sends the payments API’s payment.succeeded to a webhook endpoint, signed', async () => {
+    const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString('utf8');
+      });
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const auth = { authorization: `Bearer ${printed.secrets[1]}`, 'content-type': 'application/json' };
+      const created = await fetch(`${server.url}/v1/webhook_endpoints`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`,
+          enabled_events: ['payment.*', 'refund.*'],
+        }),
+      });
+      expect(created.status).toBe(200);
+      const endpoint = (await created.json()) as { secret: string };
+      const paid = await fetch(`${server.url}/v1/payments`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ amount: 1234, currency: 'usd', source: 'tok_visa' }),
+      });
+      const payment = (await paid.json()) as { id: string };
+      const deadline = Date.now() + 15_000;
+      const isThePayment = (r: { body: string }) => r.body.includes(payment.id);
+      while (!received.some(isThePayment) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      const hit = received.find(isThePayment);
+      expect(hit, 'the webhook arrived').toBeDefined();
+      const headers = hit?.headers as IncomingHttpHeaders;
+      const event = new Webhook(endpoint.secret).verify(hit?.body as string, {
+        'webhook-id': String(headers['webhook-id']),
+        'webhook-timestamp': String(headers['webhook-timestamp']),
+        'webhook-signature': String(headers['webhook-signature']),
+      }) as { type: string; data: { object?: { id: string } } & { id?: string } };
+      expect(event.type).toBe('payment.succeeded');
+      expect(JSON.stringify(event)).toContain(payment.id);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
   it('keeps every secret out of the server log', () => {
     const logs = server.stdout();
     expect(logs).toContain('"request"');
@@ -182,6 +241,12 @@ describe('npm start: the first session, run as printed', () => {
       headers: { authorization: `Bearer ${printed.secrets[0]}` },
     });
     expect(fresh.status).toBe(200);
+    // the previous start's event publisher key (an operator key, never printed) is revoked too
+    const audit = await fetch(`${server.url}/v1/audit_events?action=admin_key.revoked&limit=10`, {
+      headers: { authorization: `Bearer ${before.secrets[0]}` },
+    });
+    expect(audit.status).toBe(200);
+    expect(((await audit.json()) as { data: unknown[] }).data).toHaveLength(1);
     for (const secret of [...before.secrets, ...printed.secrets])
       expect(server.stdout()).not.toContain(secret);
   });

@@ -21,6 +21,20 @@ export interface PaymentsApiOptions {
   logger?: FastifyBaseLogger;
   /** how far a Gatehouse-Signature timestamp may drift, in seconds (default 300) */
   toleranceSeconds?: number;
+  /** where `payment.succeeded`, `payment.failed` and `refund.created` go; a failure is logged, never fails the request */
+  events?: EventPublisher;
+}
+
+/** An event for Gatehouse's `POST /v1/events`: the payment or refund object, no card data. */
+export interface PaymentsEvent {
+  account: string;
+  mode: 'test' | 'live';
+  type: 'payment.succeeded' | 'payment.failed' | 'refund.created';
+  data: Record<string, unknown>;
+}
+
+export interface EventPublisher {
+  publish(event: PaymentsEvent): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -143,6 +157,20 @@ export function createPaymentsApi(options: PaymentsApiOptions): FastifyInstance 
     const g = request.gatehouse as GatehouseRequest;
     return ledger.world(g.account, g.mode);
   };
+  const publish = async (request: FastifyRequest, type: PaymentsEvent['type'], object: Payment | Refund) => {
+    if (!options.events) return;
+    const g = request.gatehouse as GatehouseRequest;
+    try {
+      await options.events.publish({
+        account: g.account,
+        mode: g.mode,
+        type,
+        data: structuredClone(object) as unknown as Record<string, unknown>,
+      });
+    } catch (err) {
+      request.log.warn({ err, type, id: object.id }, 'publishing an event failed');
+    }
+  };
   const list = <T>(url: string, page: { data: T[]; hasMore: boolean } | undefined) => {
     if (!page) throw PaymentsError.invalid('resource_missing', 'No such object for the cursor.');
     return { object: 'list', data: page.data, has_more: page.hasMore, url };
@@ -205,7 +233,9 @@ export function createPaymentsApi(options: PaymentsApiOptions): FastifyInstance 
       created: seconds(),
       request_id: requestIdOf(request),
     };
-    return world.payments.add(payment);
+    const added = world.payments.add(payment);
+    await publish(request, payment.status === 'succeeded' ? 'payment.succeeded' : 'payment.failed', added);
+    return added;
   });
 
   app.get('/v1/payments', async (request) => {
@@ -259,7 +289,9 @@ export function createPaymentsApi(options: PaymentsApiOptions): FastifyInstance 
       created: seconds(),
       request_id: requestIdOf(request),
     };
-    return world.refunds.add(refund);
+    const added = world.refunds.add(refund);
+    await publish(request, 'refund.created', added);
+    return added;
   });
 
   app.post('/v1/customers', async (request) => {

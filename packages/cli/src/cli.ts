@@ -14,7 +14,7 @@ import {
   type Runtime,
   startServer,
 } from '@gatehouse/server';
-import { bootstrapDemo, startDemoUpstream } from './demo.js';
+import { bootstrapDemo, createDemoPublisherKey, startDemoUpstream } from './demo.js';
 
 export const USAGE = `Usage: gatehouse <command> [options]   (add --json for machine-readable output)
 
@@ -156,8 +156,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const lines = [`Gatehouse is listening on ${server.url}`];
-      if (demo) lines.push(...(await bootstrapDemo(server.runtime, cliCaller(), server.url, demo.url)));
-      else lines.push('Create an account and a key:  npx gatehouse accounts create --name "My company"');
+      if (demo) {
+        lines.push(...(await bootstrapDemo(server.runtime, cliCaller(), server.url, demo.url)));
+        demo.publishTo(server.url, await createDemoPublisherKey(server.runtime, cliCaller()));
+      } else lines.push('Create an account and a key:  npx gatehouse accounts create --name "My company"');
       io.stderr(`\n${lines.join('\n')}\n\n`);
       return await new Promise<number>(() => {});
     }

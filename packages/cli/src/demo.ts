@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ApiKey, CreateKeyRequest } from '@gatehouse/contract';
-import { startPaymentsApi } from '@gatehouse/example-payments-api';
+import { type PaymentsEvent, startPaymentsApi } from '@gatehouse/example-payments-api';
 import type { Caller, Config, createLogger, Runtime } from '@gatehouse/server';
 
 const DEMO_TAG = 'npm-start';
@@ -136,15 +136,73 @@ async function revokePreviousDemoKeys(rt: Runtime, caller: Caller, account: stri
   }
 }
 
-/** The demo payments API on a free loopback port, with a fresh secret shared with Gatehouse. */
+/** The name of the operator key the demo payments API publishes its events with. */
+export const DEMO_PUBLISHER_KEY_NAME = 'demo event publisher (npm start)';
+
+export interface DemoUpstream {
+  url: string;
+  secret: string;
+  /** From now on, publish the payments API's events to this Gatehouse with this operator key. */
+  publishTo(gatehouseUrl: string, operatorKey: string): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The demo payments API on a free loopback port, with a fresh secret shared with Gatehouse. Its
+ * events go nowhere until `publishTo` says where (Gatehouse starts after it).
+ */
 export async function startDemoUpstream(
   logger: ReturnType<typeof createLogger>,
   config: Config,
-): Promise<{ url: string; secret: string; close(): Promise<void> }> {
+): Promise<DemoUpstream> {
   if (config.upstreamUrl !== undefined) {
     logger.warn('--demo replaces GATEHOUSE_UPSTREAM_URL with the demo payments API');
   }
   const secret = randomBytes(32).toString('base64url');
-  const api = await startPaymentsApi({ port: 0, host: '127.0.0.1', upstreamSecret: secret, logger });
-  return { url: api.url, secret, close: () => api.close() };
+  let target: { url: string; key: string } | undefined;
+  const events = {
+    async publish(event: PaymentsEvent): Promise<void> {
+      if (!target) throw new Error('Gatehouse is not running yet');
+      const res = await fetch(`${target.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${target.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(event),
+        signal: AbortSignal.timeout(5000),
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`POST /v1/events answered ${res.status}`);
+    },
+  };
+  const api = await startPaymentsApi({ port: 0, host: '127.0.0.1', upstreamSecret: secret, logger, events });
+  return {
+    url: api.url,
+    secret,
+    publishTo: (url, key) => {
+      target = { url, key };
+    },
+    close: () => api.close(),
+  };
+}
+
+/**
+ * A fresh operator key for the demo payments API to publish its events with (never printed;
+ * it lives only in this process), the previous start's one revoked.
+ */
+export async function createDemoPublisherKey(rt: Runtime, caller: Caller): Promise<string> {
+  let startingAfter: string | undefined;
+  for (;;) {
+    const page = await rt.store.listKeys(
+      { type: 'admin' },
+      { limit: 100, ...(startingAfter ? { startingAfter } : {}) },
+    );
+    for (const k of page.data) {
+      if (k.name === DEMO_PUBLISHER_KEY_NAME && k.revokedAt === null) {
+        await rt.keys.revokeAdminKey(caller, k.id, { reason: 'rotated' });
+      }
+    }
+    const last = page.data.at(-1);
+    if (!page.hasMore || last === undefined) break;
+    startingAfter = last.id;
+  }
+  return (await rt.keys.createAdminKey(caller, DEMO_PUBLISHER_KEY_NAME)).secret;
 }

@@ -302,6 +302,25 @@ export class KeyService {
     return { id: row.id, secret, hint: row.hint, created: Math.floor(now / 1000) };
   }
 
+  /** Operator only: an operator key is refused at once. Revoking a revoked key changes nothing. */
+  async revokeAdminKey(caller: Caller, id: string, input: RevokeKeyRequest): Promise<void> {
+    requireOperator(caller);
+    const now = this.deps.clock.now();
+    const changed = await this.deps.store.transaction(async (tx) => {
+      const row = await tx.getKey(id);
+      if (row === undefined || row.type !== 'admin')
+        throw new GatehouseError('resource_missing', { param: 'id' });
+      if (row.revokedAt !== null) return false;
+      const reason = input.reason ?? 'requested';
+      await tx.updateKey(id, { revokedAt: now, revokedReason: reason });
+      await tx.appendAudit(
+        auditInput(caller, now, 'admin_key.revoked', null, { type: 'admin_key', id }, { reason }),
+      );
+      return true;
+    });
+    if (changed) await this.deps.authenticator.invalidate(id);
+  }
+
   /** Generates a secret and the row that keeps only its HMAC and a display hint. */
   private mint(
     type: KeyRow['type'],
