@@ -9,6 +9,20 @@ const suites = {
   revocation: () => import('./revocation.js'),
   'webhooks-delivery': () => import('./webhooks-delivery.js'),
   'webhooks-verify': () => import('./webhooks-verify.js'),
+  // issue 5's two figures in one run: the SDK verifier, then outbox delivery
+  webhooks: async () => {
+    const parts = {
+      verify: await import('./webhooks-verify.js'),
+      delivery: await import('./webhooks-delivery.js'),
+    };
+    return {
+      async run() {
+        const verify = await parts.verify.run();
+        const delivery = await parts.delivery.run();
+        return { verify, delivery, markdown: `${verify.markdown}\n\n${delivery.markdown}` };
+      },
+    };
+  },
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
