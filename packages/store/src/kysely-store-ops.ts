@@ -2,12 +2,12 @@ import type { KeyMode } from '@gatehouse/contract';
 import { auditHash, canonicalJson } from '@gatehouse/core';
 import { type Kysely, sql, type Updateable } from 'kysely';
 import { paginate } from './paginate.js';
+import { insertRequestLogRows } from './request-log-insert.js';
 import {
   accountColumns,
   auditColumns,
   eventColumns,
   keyColumns,
-  requestLogColumns,
   toAccountRow,
   toAuditRow,
   toEventRow,
@@ -50,8 +50,6 @@ import type {
 /** Entries per UPDATE in touchKeys: 5 parameters each, well under every dialect's limit. */
 const TOUCH_BATCH = 200;
 const DEFAULT_AUDIT_BATCH = 500;
-/** Rows per INSERT in insertRequestLogs: 12 parameters each, 6 000 per statement. */
-const REQUEST_LOG_CHUNK = 500;
 /** Rows per INSERT in insertWebhookDeliveries: 15 parameters each. */
 const DELIVERY_CHUNK = 500;
 /** Ids per IN list when reading attempts. */
@@ -220,16 +218,10 @@ export class KyselyStoreOps implements StoreOps {
     return { seq: head.seq, hash: head.hash };
   }
 
-  async insertRequestLogs(rows: readonly RequestLogRow[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += REQUEST_LOG_CHUNK) {
-      const chunk = rows.slice(i, i + REQUEST_LOG_CHUNK).map(requestLogColumns);
-      await this.db
-        .insertInto('request_logs')
-        .values(chunk)
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
-    }
+  insertRequestLogs(rows: readonly RequestLogRow[]): Promise<void> {
+    return insertRequestLogRows(this.db, this.sqlDialect, rows);
   }
+
 
   /**
    * Ordered by (created_at, id), so the (account_id, created_at) and (key_id, created_at)

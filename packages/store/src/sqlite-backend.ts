@@ -34,7 +34,9 @@ export function openSqliteBackend(url: string): Backend {
     throw error;
   }
   const lease = memory ? { mutex: new Mutex(), release: () => {} } : leaseFileMutex(realpathSync(url));
-  const db = new Kysely<Database>({ dialect: new GatehouseSqliteDialect({ database }, lease.mutex) });
+  const db = new Kysely<Database>({
+    dialect: new GatehouseSqliteDialect({ database: cachingStatements(database) }, lease.mutex),
+  });
   return {
     dialect: 'sqlite',
     db,
@@ -44,6 +46,37 @@ export function openSqliteBackend(url: string): Backend {
     async close() {
       await db.destroy();
       lease.release();
+    },
+  };
+}
+
+/** Distinct SQL texts whose prepared statements are kept (least recently used dropped first). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * The database as Kysely sees it, with prepared statements reused by SQL text. Kysely
+ * prepares every query it runs, and preparing costs more than running a small query (a
+ * key lookup, a batch of request-log lines). Reuse is safe here: one connection runs one
+ * query at a time (the driver's mutex), and `all`/`run` finish before they return.
+ */
+function cachingStatements(database: BetterSqlite3.Database): SqliteDialectConfig['database'] {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(sqlText: string) {
+      let statement = statements.get(sqlText);
+      if (statement === undefined) {
+        statement = database.prepare(sqlText);
+        if (statements.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = statements.keys().next();
+          if (!oldest.done) statements.delete(oldest.value);
+        }
+      } else statements.delete(sqlText);
+      statements.set(sqlText, statement);
+      return statement;
+    },
+    close() {
+      statements.clear();
+      database.close();
     },
   };
 }
