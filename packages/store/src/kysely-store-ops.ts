@@ -16,11 +16,10 @@ import {
   toWebhookAttemptRow,
   toWebhookDeliveryRow,
   toWebhookEndpointRow,
-  webhookAttemptColumns,
   webhookDeliveryColumns,
   webhookEndpointColumns,
 } from './rows.js';
-import type { ApiKeysTable, Database, WebhookEndpointsTable } from './schema.js';
+import type { ApiKeysTable, Database, WebhookDeliveriesTable, WebhookEndpointsTable } from './schema.js';
 import { translatingConstraintErrors } from './store-constraint-error.js';
 import type {
   AccountRow,
@@ -52,8 +51,10 @@ const TOUCH_BATCH = 200;
 const DEFAULT_AUDIT_BATCH = 500;
 /** Rows per INSERT in insertWebhookDeliveries: 15 parameters each. */
 const DELIVERY_CHUNK = 500;
-/** Ids per IN list when reading attempts. */
+/** Ids per IN list when reading attempts, events or endpoints by id. */
 const ATTEMPT_ID_CHUNK = 500;
+/** Deliveries per statement in completeWebhookAttempts (one JSON parameter for all of them). */
+const COMPLETE_CHUNK = 1000;
 
 /** StoreOps over a Kysely instance: the pool itself, or one transaction. Dialect-free. */
 export class KyselyStoreOps implements StoreOps {
@@ -222,7 +223,6 @@ export class KyselyStoreOps implements StoreOps {
     return insertRequestLogRows(this.db, this.sqlDialect, rows);
   }
 
-
   /**
    * Ordered by (created_at, id), so the (account_id, created_at) and (key_id, created_at)
    * indexes serve both the filter and the order; the cursor is a request id, resolved to its
@@ -287,6 +287,30 @@ export class KyselyStoreOps implements StoreOps {
     return r && toWebhookEndpointRow(r);
   }
 
+  async getWebhookEndpoints(ids: readonly string[]): Promise<WebhookEndpointRow[]> {
+    const out: WebhookEndpointRow[] = [];
+    for (let i = 0; i < ids.length; i += ATTEMPT_ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('webhook_endpoints')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + ATTEMPT_ID_CHUNK))
+        .execute();
+      out.push(...rows.map(toWebhookEndpointRow));
+    }
+    return out;
+  }
+
+  async clearWebhookEndpointsFailing(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += ATTEMPT_ID_CHUNK) {
+      await this.db
+        .updateTable('webhook_endpoints')
+        .set({ failing_since: null })
+        .where('id', 'in', ids.slice(i, i + ATTEMPT_ID_CHUNK))
+        .where('failing_since', 'is not', null)
+        .execute();
+    }
+  }
+
   listWebhookEndpoints(filter: WebhookEndpointFilter, page: PageQuery): Promise<Page<WebhookEndpointRow>> {
     return paginate(
       page,
@@ -345,6 +369,19 @@ export class KyselyStoreOps implements StoreOps {
     return r && toEventRow(r);
   }
 
+  async getEvents(ids: readonly string[]): Promise<EventRow[]> {
+    const out: EventRow[] = [];
+    for (let i = 0; i < ids.length; i += ATTEMPT_ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('events')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + ATTEMPT_ID_CHUNK))
+        .execute();
+      out.push(...rows.map(toEventRow));
+    }
+    return out;
+  }
+
   listEvents(filter: EventFilter, page: PageQuery): Promise<Page<EventRow>> {
     return paginate(
       page,
@@ -395,19 +432,30 @@ export class KyselyStoreOps implements StoreOps {
     );
   }
 
+  /** The attempts moved to `webhook_attempts`, and each delivery's latest from its own row. */
   async listWebhookAttempts(deliveryIds: readonly string[]): Promise<WebhookAttemptRow[]> {
     const out: WebhookAttemptRow[] = [];
     for (let i = 0; i < deliveryIds.length; i += ATTEMPT_ID_CHUNK) {
-      const rows = await this.db
-        .selectFrom('webhook_attempts')
+      const chunk = deliveryIds.slice(i, i + ATTEMPT_ID_CHUNK);
+      const moved = (
+        await this.db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', chunk).execute()
+      ).map(toWebhookAttemptRow);
+      const have = new Set(moved.map((a) => `${a.deliveryId} ${a.attempt}`));
+      const latest = await this.db
+        .selectFrom('webhook_deliveries')
         .selectAll()
-        .where('delivery_id', 'in', deliveryIds.slice(i, i + ATTEMPT_ID_CHUNK))
-        .orderBy('delivery_id', 'asc')
-        .orderBy('attempt', 'asc')
+        .where('id', 'in', chunk)
+        .where('last_succeeded', 'is not', null)
+        .where('attempts', '>', 0)
         .execute();
-      out.push(...rows.map(toWebhookAttemptRow));
+      out.push(
+        ...moved,
+        ...latest.map(latestAttemptOf).filter((a) => !have.has(`${a.deliveryId} ${a.attempt}`)),
+      );
     }
-    return out;
+    return out.sort((a, b) =>
+      a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : a.attempt - b.attempt,
+    );
   }
 
   /**
@@ -429,7 +477,8 @@ export class KyselyStoreOps implements StoreOps {
       const due = db
         .selectFrom('webhook_deliveries')
         .select('id')
-        .where('status', '=', 'pending')
+        // a literal, not a parameter: both planners then match the partial index on pending rows
+        .where(sql.ref('status'), '=', sql.lit('pending'))
         .where('next_attempt_at', '<=', now)
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
         .orderBy('next_attempt_at', 'asc')
@@ -442,41 +491,94 @@ export class KyselyStoreOps implements StoreOps {
         .returningAll()
         .execute();
     };
-    const rows = this.db.isTransaction ? await claim(this.db) : await this.db.transaction().execute(claim);
+    // One statement is atomic on PostgreSQL; SQLite takes its write lock up front in a transaction.
+    const rows =
+      this.db.isTransaction || this.sqlDialect === 'postgres'
+        ? await claim(this.db)
+        : await this.db.transaction().execute(claim);
     return rows.map(toWebhookDeliveryRow).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0));
   }
 
   async completeWebhookAttempt(input: CompleteAttemptInput): Promise<boolean> {
+    return (await this.completeWebhookAttempts([input])).length === 1;
+  }
+
+  /**
+   * Per chunk, with the inputs passed as one JSON parameter (read by `json_each` on SQLite and
+   * `json_to_recordset` on PostgreSQL, so a batch costs one bind and no per-row SQL): first the
+   * deliveries on their second or later attempt move their previous attempt from their row to
+   * `webhook_attempts`; then one UPDATE … FROM records the new attempt on every delivery whose
+   * lease its owner still holds, RETURNING which ones.
+   */
+  async completeWebhookAttempts(inputs: readonly CompleteAttemptInput[]): Promise<string[]> {
+    if (inputs.length === 0) return [];
+    if (new Set(inputs.map((i) => i.attempt.deliveryId)).size !== inputs.length)
+      throw new RangeError('one input per delivery');
     const complete = async (db: Kysely<Database>) => {
-      const a = input.attempt;
-      const updated = await db
-        .updateTable('webhook_deliveries')
-        .set({
-          status: input.status,
-          attempts: a.attempt,
-          next_attempt_at: input.nextAttemptAt,
-          completed_at: input.completedAt,
-          lease_owner: null,
-          lease_until: null,
-          last_attempt_at: a.startedAt,
-          last_status_code: a.statusCode,
-          last_latency_ms: a.latencyMs,
-          last_error: a.errorCode,
-          last_excerpt: a.responseExcerpt,
-        })
-        .where('id', '=', a.deliveryId)
-        .where('lease_owner', '=', input.leaseOwner)
-        .where('status', '=', 'pending')
-        .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 0) return false;
-      await db
-        .insertInto('webhook_attempts')
-        .values(webhookAttemptColumns(a))
-        .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
-        .execute();
-      return true;
+      const recorded: string[] = [];
+      for (let i = 0; i < inputs.length; i += COMPLETE_CHUNK) {
+        const chunk = inputs.slice(i, i + COMPLETE_CHUNK);
+        const v = this.#outcomeValues(chunk);
+        if (chunk.some((c) => c.attempt.attempt > 1)) {
+          await sql`
+            with v as (${v})
+            insert into webhook_attempts (delivery_id, attempt, endpoint_id, started_at, status_code,
+              latency_ms, response_excerpt, error_code, succeeded)
+            select d.id, d.attempts, d.endpoint_id, d.last_attempt_at, d.last_status_code,
+              d.last_latency_ms, d.last_excerpt, d.last_error, d.last_succeeded
+            from webhook_deliveries d join v on d.id = v.id and d.lease_owner = v.lease_owner
+            where d.status = 'pending' and d.attempts > 0 and d.last_succeeded is not null
+            on conflict (delivery_id, attempt) do nothing`.execute(db);
+        }
+        const { rows } = await sql<{ id: string }>`
+          with v as (${v})
+          update webhook_deliveries
+          set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+              completed_at = v.completed_at, lease_owner = null, lease_until = null,
+              last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code,
+              last_latency_ms = v.last_latency_ms, last_error = v.last_error,
+              last_excerpt = v.last_excerpt, last_succeeded = v.last_succeeded
+          from v
+          where webhook_deliveries.id = v.id and webhook_deliveries.lease_owner = v.lease_owner
+            and webhook_deliveries.status = 'pending'
+          returning webhook_deliveries.id`.execute(db);
+        recorded.push(...rows.map((r) => r.id));
+      }
+      return recorded;
     };
     return this.db.isTransaction ? complete(this.db) : this.db.transaction().execute(complete);
+  }
+
+  /** The outcomes as a table `v` read from one JSON parameter. */
+  #outcomeValues(chunk: readonly CompleteAttemptInput[]) {
+    const json = JSON.stringify(
+      chunk.map((c) => ({
+        id: c.attempt.deliveryId,
+        lease_owner: c.leaseOwner,
+        status: c.status,
+        attempts: c.attempt.attempt,
+        next_attempt_at: c.nextAttemptAt,
+        completed_at: c.completedAt,
+        last_attempt_at: c.attempt.startedAt,
+        last_status_code: c.attempt.statusCode,
+        last_latency_ms: c.attempt.latencyMs,
+        last_error: c.attempt.errorCode,
+        last_excerpt: c.attempt.responseExcerpt,
+        last_succeeded: c.attempt.succeeded ? 1 : 0,
+      })),
+    );
+    if (this.sqlDialect === 'postgres')
+      return sql`select * from json_to_recordset(${json}::json) as x(id text, lease_owner text,
+        status text, attempts integer, next_attempt_at bigint, completed_at bigint,
+        last_attempt_at bigint, last_status_code integer, last_latency_ms double precision,
+        last_error text, last_excerpt text, last_succeeded integer)`;
+    return sql`select value ->> 'id' as id, value ->> 'lease_owner' as lease_owner,
+        value ->> 'status' as status, value ->> 'attempts' as attempts,
+        value ->> 'next_attempt_at' as next_attempt_at, value ->> 'completed_at' as completed_at,
+        value ->> 'last_attempt_at' as last_attempt_at, value ->> 'last_status_code' as last_status_code,
+        value ->> 'last_latency_ms' as last_latency_ms, value ->> 'last_error' as last_error,
+        value ->> 'last_excerpt' as last_excerpt, value ->> 'last_succeeded' as last_succeeded
+      from json_each(${json})`;
   }
 
   async releaseWebhookLeases(owner: string, ids: readonly string[], nextAttemptAt?: number): Promise<number> {
@@ -656,4 +758,19 @@ function webhookEndpointPatchColumns(patch: WebhookEndpointPatch): Updateable<We
   if (patch.failingSince !== undefined) set.failing_since = patch.failingSince;
   if (patch.updatedAt !== undefined) set.updated_at = patch.updatedAt;
   return set;
+}
+
+/** A delivery's latest attempt, recorded on its own row (see migration 0005). */
+function latestAttemptOf(r: WebhookDeliveriesTable): WebhookAttemptRow {
+  return {
+    deliveryId: r.id,
+    attempt: r.attempts,
+    endpointId: r.endpoint_id,
+    startedAt: r.last_attempt_at ?? 0,
+    statusCode: r.last_status_code,
+    latencyMs: r.last_latency_ms ?? 0,
+    responseExcerpt: r.last_excerpt,
+    errorCode: r.last_error,
+    succeeded: Number(r.last_succeeded) === 1,
+  };
 }

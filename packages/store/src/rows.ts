@@ -264,6 +264,7 @@ export function webhookDeliveryColumns(row: WebhookDeliveryRow): WebhookDeliveri
     last_latency_ms: row.lastLatencyMs,
     last_error: row.lastError,
     last_excerpt: row.lastExcerpt,
+    last_succeeded: null,
     created_at: row.createdAt,
     completed_at: row.completedAt,
   };
@@ -286,20 +287,6 @@ export function toWebhookDeliveryRow(r: WebhookDeliveriesTable): WebhookDelivery
     lastExcerpt: r.last_excerpt,
     createdAt: r.created_at,
     completedAt: r.completed_at,
-  };
-}
-
-export function webhookAttemptColumns(row: WebhookAttemptRow): WebhookAttemptsTable {
-  return {
-    delivery_id: row.deliveryId,
-    attempt: row.attempt,
-    endpoint_id: row.endpointId,
-    started_at: row.startedAt,
-    status_code: row.statusCode,
-    latency_ms: row.latencyMs,
-    response_excerpt: row.responseExcerpt,
-    error_code: row.errorCode,
-    succeeded: row.succeeded ? 1 : 0,
   };
 }
 

@@ -145,6 +145,8 @@ export interface WebhookDeliveriesTable {
   last_latency_ms: number | null;
   last_error: string | null;
   last_excerpt: string | null;
+  /** 1 or 0 once the latest attempt is recorded on the row itself (migration 0005); null before */
+  last_succeeded: number | null;
   created_at: number;
   completed_at: number | null;
 }

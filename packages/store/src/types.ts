@@ -294,6 +294,10 @@ export interface StoreOps {
 
   insertWebhookEndpoint(row: WebhookEndpointRow): Promise<void>;
   getWebhookEndpoint(id: string): Promise<WebhookEndpointRow | undefined>;
+  /** The endpoints with these ids, in no particular order; unknown ids are left out. */
+  getWebhookEndpoints(ids: readonly string[]): Promise<WebhookEndpointRow[]>;
+  /** Sets `failingSince` to null on those of these endpoints where it is set (a delivery succeeded). */
+  clearWebhookEndpointsFailing(ids: readonly string[]): Promise<void>;
   listWebhookEndpoints(filter: WebhookEndpointFilter, page: PageQuery): Promise<Page<WebhookEndpointRow>>;
   /** Every enabled endpoint of one account and mode (the candidates for a new event). */
   enabledWebhookEndpoints(accountId: string, mode: KeyMode): Promise<WebhookEndpointRow[]>;
@@ -303,6 +307,8 @@ export interface StoreOps {
 
   insertEvent(row: EventRow): Promise<void>;
   getEvent(id: string): Promise<EventRow | undefined>;
+  /** The events with these ids, in no particular order; unknown ids are left out. */
+  getEvents(ids: readonly string[]): Promise<EventRow[]>;
   listEvents(filter: EventFilter, page: PageQuery): Promise<Page<EventRow>>;
 
   /** Outbox rows; write them in the transaction that writes their event. */
@@ -326,6 +332,12 @@ export interface StoreOps {
    * the lease. Returns false (and records nothing) when the lease was lost meanwhile.
    */
   completeWebhookAttempt(input: CompleteAttemptInput): Promise<boolean>;
+  /**
+   * completeWebhookAttempt for many deliveries at once, in one transaction: returns the ids of
+   * the deliveries recorded; the others had lost their lease or were finished, and nothing of
+   * theirs is written. One input per delivery.
+   */
+  completeWebhookAttempts(inputs: readonly CompleteAttemptInput[]): Promise<string[]>;
   /** Gives up `owner`'s leases on these deliveries; `nextAttemptAt` moves them when given. */
   releaseWebhookLeases(owner: string, ids: readonly string[], nextAttemptAt?: number): Promise<number>;
   /** Finished deliveries matching the filter become pending again, due at `now`; returns how many. */

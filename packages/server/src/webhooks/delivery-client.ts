@@ -19,13 +19,15 @@ export interface DeliveryRequest {
   target: WebhookTarget;
   headers: Record<string, string>;
   body: string;
+  /** whose keep-alive pool to use (the endpoint's id): endpoints on one origin do not share connections */
+  pool?: string;
 }
 
 export interface DeliveryClientOptions {
   connectTimeoutMs?: number;
   /** the whole attempt: connect, send, response headers and the excerpt */
   totalTimeoutMs?: number;
-  /** connections kept per (origin, address) */
+  /** connections kept per (pool, origin, address) */
   connectionsPerOrigin?: number;
   keepAliveMs?: number;
 }
@@ -59,7 +61,7 @@ export class DeliveryClient {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.#options.totalTimeoutMs);
     try {
-      const response = await this.#pool(request.target).request({
+      const response = await this.#pool(request.target, request.pool ?? '').request({
         method: 'POST',
         path: `${url.pathname}${url.search}`,
         headers: {
@@ -99,8 +101,8 @@ export class DeliveryClient {
     await Promise.allSettled(pools.map((p) => p.close()));
   }
 
-  #pool(target: WebhookTarget): Pool {
-    const key = `${target.url.origin}|${target.address}`;
+  #pool(target: WebhookTarget, name: string): Pool {
+    const key = `${name}|${target.url.origin}|${target.address}`;
     let pool = this.#pools.get(key);
     if (pool) return pool;
     if (this.#pools.size >= MAX_POOLS) {

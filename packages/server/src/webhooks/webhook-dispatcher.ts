@@ -1,14 +1,16 @@
+import type { KeyObject } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import {
   type Clock,
   newId,
   nextAttemptAt,
   parseWebhookSecret,
+  parseWebhookSigningKey,
   webhookDisableReason,
   webhookHeaders,
 } from '@gatehouse/core';
 import type {
-  EventRow,
+  CompleteAttemptInput,
   Store,
   StoreOps,
   WebhookAttemptRow,
@@ -21,7 +23,7 @@ import { urlWithoutQuery } from '../services/webhook-service.js';
 import type { DeliveryClient, DeliveryResult } from './delivery-client.js';
 import type { OutboxSignal } from './outbox-signal.js';
 import type { WebhookSecretBox } from './webhook-secret-box.js';
-import type { WebhookUrlGuard } from './webhook-url-guard.js';
+import type { WebhookTarget, WebhookUrlGuard } from './webhook-url-guard.js';
 
 export interface WebhookDispatcherOptions {
   store: Store;
@@ -45,15 +47,51 @@ export interface WebhookDispatcherOptions {
   leaseMs?: number;
   /** how often to look for due deliveries when nothing signals new ones */
   pollMs?: number;
+  /** the longest an attempt's outcome waits to be written with others (ms) */
+  flushMs?: number;
+  /** outcomes written in one transaction at most; a full batch is written at once */
+  flushRows?: number;
 }
 
 const SYSTEM_ACTOR = 'webhook-dispatcher';
+/** tries of one batch of outcomes before it is left to the leases (the attempts are sent again) */
+const FLUSH_TRIES = 3;
+
+/** What one claimed delivery needs to be sent: its event's payload and its endpoint's checked address. */
+interface Job {
+  delivery: WebhookDeliveryRow;
+  body: string;
+  target: Promise<WebhookTarget | { errorCode: string }>;
+}
 
 /**
- * Delivers the outbox: claims due deliveries with a lease, signs and sends each attempt to the
- * checked address, and records the outcome with the next attempt's time (the retry schedule),
- * all in one transaction per attempt. At-least-once: a worker that dies leaves its leases to
- * run out, and another worker sends those deliveries again with the same `webhook-id`.
+ * What this process keeps of an endpoint between claims: the row as of the latest claim that
+ * named it, and its signing keys opened and parsed, reused while the ciphertexts stay the same.
+ */
+interface CachedEndpoint {
+  row: WebhookEndpointRow;
+  current: Uint8Array | KeyObject;
+  previous: Uint8Array | KeyObject | undefined;
+}
+
+/** An attempt's outcome on its way to the database. */
+interface Completion {
+  input: CompleteAttemptInput;
+  endpointId: string;
+  ok: boolean;
+  statusCode: number | null;
+  startedAt: number;
+}
+
+/**
+ * Delivers the outbox. Claims due deliveries in batches with a lease (one statement), reads
+ * their events in one query and their endpoints in another (kept in memory, the signing keys
+ * opened once per secret), signs and sends each attempt to the checked address over the
+ * endpoint's keep-alive pool, and writes the outcomes (attempt rows, the deliveries' next
+ * state, the endpoints' failure state) in one transaction per batch of outcomes, flushed every
+ * `flushMs` or `flushRows`. Nothing is counted done before its transaction commits: a worker
+ * that dies leaves its leases to run out, and another worker sends those deliveries again with
+ * the same `webhook-id` (at-least-once).
  */
 export class WebhookDispatcher {
   readonly owner: string;
@@ -63,14 +101,26 @@ export class WebhookDispatcher {
   };
   #running = false;
   #loop: Promise<void> | undefined;
+  /** sends, lease releases and abandons under way */
   readonly #inFlight = new Set<Promise<void>>();
+  #sending = 0;
   /** claimed, not yet started, by endpoint */
-  readonly #queues = new Map<string, WebhookDeliveryRow[]>();
+  readonly #queues = new Map<string, Job[]>();
+  #queued = 0;
+  /** endpoints with queued jobs that wait only for a free slot over all endpoints */
+  readonly #starved = new Set<string>();
   readonly #active = new Map<string, number>();
+  readonly #endpoints = new Map<string, CachedEndpoint>();
   /** per-endpoint rate: the earliest time the next attempt may start */
   readonly #nextSlot = new Map<string, number>();
   #wakeLoop: (() => void) | undefined;
+  /** the last claim filled its room: more may be due at once */
+  #moreDue = false;
   #sent = 0;
+  // outcomes not yet written
+  #outcomes: Completion[] = [];
+  #flushing: Promise<void> | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(options: WebhookDispatcherOptions) {
     this.owner = options.owner ?? `wd_${randomBytes(8).toString('hex')}`;
@@ -83,11 +133,13 @@ export class WebhookDispatcher {
       client: options.client,
       outbox: options.outbox,
       logger: options.logger,
-      batchSize: options.batchSize ?? 50,
+      batchSize: options.batchSize ?? 256,
       maxInFlight: options.maxInFlight ?? 64,
       perEndpointConcurrency: options.perEndpointConcurrency ?? 4,
       leaseMs: options.leaseMs ?? 120_000,
       pollMs: options.pollMs ?? 500,
+      flushMs: options.flushMs ?? 2,
+      flushRows: options.flushRows ?? 500,
     };
   }
 
@@ -103,8 +155,9 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Stops claiming, gives back the leases of deliveries not yet started, and waits for the
-   * attempts in flight to be sent and recorded (each is bounded by the client's total timeout).
+   * Stops claiming, gives back the leases of deliveries not yet started, waits for the
+   * attempts in flight to be sent (each is bounded by the client's total timeout), and writes
+   * every outcome.
    */
   async stop(): Promise<void> {
     if (!this.#running) return;
@@ -112,33 +165,40 @@ export class WebhookDispatcher {
     this.#wakeLoop?.();
     this.#o.outbox?.notify();
     await this.#loop;
-    const queued = [...this.#queues.values()].flat().map((d) => d.id);
+    const queued = [...this.#queues.values()].flat().map((job) => job.delivery.id);
     this.#queues.clear();
+    this.#starved.clear();
+    this.#queued = 0;
     if (queued.length > 0) await this.#o.store.releaseWebhookLeases(this.owner, queued).catch(() => 0);
-    await Promise.allSettled([...this.#inFlight]);
+    await this.#settle();
   }
 
   /**
-   * One claim, and every attempt it started, to the end (for tests and tools). Returns how
-   * many deliveries were claimed.
+   * One claim, and every attempt it started, to the end and written (for tests and tools).
+   * Returns how many deliveries were claimed.
    */
   async runOnce(): Promise<number> {
-    const claimed = await this.#claim();
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    const claimed = await this.#claim(Math.min(this.#room(), this.#o.batchSize));
+    await this.#settle();
     return claimed;
+  }
+
+  async #settle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    await this.#drain();
   }
 
   async #run(): Promise<void> {
     while (this.#running) {
-      let claimed = 0;
       try {
-        claimed = await this.#claim();
+        if (this.#wantsMore()) await this.#claim(Math.min(this.#room(), this.#o.batchSize));
       } catch (err) {
+        this.#moreDue = false;
         this.#o.logger?.error({ err }, 'webhook claim failed');
       }
       if (!this.#running) break;
-      if (claimed > 0 && this.#capacity() > 0) continue;
-      // Wait for a signal of new deliveries, a free slot, or the poll interval.
+      if (this.#moreDue && this.#wantsMore()) continue;
+      // Wait for a signal of new deliveries, room for more when more are due, or the poll interval.
       await Promise.race([
         this.#o.outbox ? this.#o.outbox.wait(this.#o.pollMs) : sleep(this.#o.pollMs),
         new Promise<void>((resolve) => {
@@ -149,127 +209,204 @@ export class WebhookDispatcher {
     }
   }
 
-  #capacity(): number {
-    const queued = [...this.#queues.values()].reduce((n, q) => n + q.length, 0);
-    return this.#o.maxInFlight - this.#inFlight.size - queued;
+  /** Deliveries this worker holds a lease on and has not written back yet. */
+  #held(): number {
+    return this.#queued + this.#sending + this.#outcomes.length;
   }
 
-  async #claim(): Promise<number> {
-    const room = Math.min(this.#capacity(), this.#o.batchSize);
+  /** How many more deliveries this worker may claim: one batch ahead of the sends. */
+  #room(): number {
+    return this.#o.maxInFlight + 2 * this.#o.batchSize - this.#held();
+  }
+
+  /** Claim again when less than one round of sends is queued and there is room for a batch. */
+  #wantsMore(): boolean {
+    return this.#queued < this.#o.maxInFlight && this.#room() >= Math.min(this.#o.batchSize, 64);
+  }
+
+  async #claim(room: number): Promise<number> {
     if (room <= 0) return 0;
-    const now = this.#o.clock.now();
-    const claimed = await this.#o.store.claimDueWebhookDeliveries(this.owner, now, room, this.#o.leaseMs);
-    for (const delivery of claimed) {
-      const queue = this.#queues.get(delivery.endpointId) ?? [];
-      queue.push(delivery);
-      this.#queues.set(delivery.endpointId, queue);
+    const { store, clock } = this.#o;
+    const claimed = await store.claimDueWebhookDeliveries(this.owner, clock.now(), room, this.#o.leaseMs);
+    this.#moreDue = claimed.length === room;
+    if (claimed.length === 0) return 0;
+    const eventIds = [...new Set(claimed.map((d) => d.eventId))];
+    const endpointIds = [...new Set(claimed.map((d) => d.endpointId))];
+    const [events, endpoints] = await Promise.all([
+      store.getEvents(eventIds),
+      store.getWebhookEndpoints(endpointIds),
+    ]);
+    const bodies = new Map(events.map((e) => [e.id, eventPayload(e)]));
+    const now = clock.now();
+    // The address of each endpoint is resolved and checked once per claim, at delivery time.
+    const targets = new Map<string, Job['target']>();
+    for (const row of endpoints) {
+      const cached = this.#cacheEndpoint(row);
+      if (row.status !== 'enabled') {
+        this.#track(store.abandonWebhookDeliveries(row.id, now).then(() => {}));
+        continue;
+      }
+      if (cached) targets.set(row.id, this.#resolve(row));
     }
-    for (const endpointId of new Set(claimed.map((d) => d.endpointId))) this.#pump(endpointId);
+    for (const delivery of claimed) {
+      const target = targets.get(delivery.endpointId);
+      const body = bodies.get(delivery.eventId);
+      // a deleted endpoint took its deliveries with it; an event is written with its deliveries
+      if (!target || body === undefined) continue;
+      const queue = this.#queues.get(delivery.endpointId);
+      if (queue) queue.push({ delivery, body, target });
+      else this.#queues.set(delivery.endpointId, [{ delivery, body, target }]);
+      this.#queued++;
+    }
+    for (const endpointId of targets.keys()) this.#pump(endpointId);
     return claimed.length;
   }
 
-  /** Starts queued attempts for an endpoint while it has free concurrency. */
-  #pump(endpointId: string): void {
-    const queue = this.#queues.get(endpointId);
-    while (
-      queue &&
-      queue.length > 0 &&
-      (this.#active.get(endpointId) ?? 0) < this.#o.perEndpointConcurrency
+  /** Keeps the row; opens the signing keys again only when they changed. Undefined if they cannot be opened. */
+  #cacheEndpoint(row: WebhookEndpointRow): CachedEndpoint | undefined {
+    const cached = this.#endpoints.get(row.id);
+    if (
+      cached &&
+      cached.row.secret === row.secret &&
+      cached.row.previousSecret === row.previousSecret &&
+      cached.row.signing === row.signing
     ) {
-      const delivery = queue.shift() as WebhookDeliveryRow;
-      this.#active.set(endpointId, (this.#active.get(endpointId) ?? 0) + 1);
-      const task = this.#attempt(delivery)
-        .catch((err: unknown) => {
-          this.#o.logger?.error({ err, delivery: delivery.id }, 'webhook attempt failed to record');
-          // leave it to the lease: another claim retries it
-        })
-        .finally(() => {
-          this.#inFlight.delete(task);
-          this.#active.set(endpointId, (this.#active.get(endpointId) ?? 1) - 1);
-          this.#pump(endpointId);
-          this.#wakeLoop?.();
-        });
-      this.#inFlight.add(task);
+      cached.row = row;
+      return cached;
     }
-    if (queue && queue.length === 0) this.#queues.delete(endpointId);
-  }
-
-  async #attempt(delivery: WebhookDeliveryRow): Promise<void> {
-    const { store, clock } = this.#o;
-    const endpoint = await store.getWebhookEndpoint(delivery.endpointId);
-    if (!endpoint) return; // deleted with its deliveries
-    if (endpoint.status !== 'enabled') {
-      await store.abandonWebhookDeliveries(endpoint.id, clock.now());
-      return;
-    }
-    if (endpoint.rateLimitPerSecond !== null) {
-      // Over the rate: give the delivery back, due when the next slot opens (no attempt counted).
-      const now = clock.now();
-      const slot = this.#nextSlot.get(endpoint.id) ?? now;
-      if (slot > now) {
-        await store.releaseWebhookLeases(this.owner, [delivery.id], slot);
-        return;
-      }
-      this.#nextSlot.set(endpoint.id, now + Math.ceil(1000 / endpoint.rateLimitPerSecond));
-    }
-    const event = await store.getEvent(delivery.eventId);
-    if (!event) return; // cannot happen: written in one transaction
-    const startedAt = clock.now();
-    const result = await this.#send(endpoint, event, startedAt);
-    await this.#record(delivery, endpoint, startedAt, result);
-  }
-
-  async #send(endpoint: WebhookEndpointRow, event: EventRow, at: number): Promise<DeliveryResult> {
-    let target: Awaited<ReturnType<WebhookUrlGuard['resolve']>>;
     try {
-      target = await this.#o.urlGuard.resolve(endpoint.url, endpoint.mode);
+      const open = (ciphertext: string) => {
+        const text = this.#o.secretBox.open(ciphertext, row.id);
+        return row.signing === 'v1' ? parseWebhookSecret(text) : parseWebhookSigningKey(text);
+      };
+      const entry: CachedEndpoint = {
+        row,
+        current: open(row.secret),
+        previous: row.previousSecret === null ? undefined : open(row.previousSecret),
+      };
+      this.#endpoints.set(row.id, entry);
+      return entry;
+    } catch (err) {
+      this.#endpoints.delete(row.id);
+      this.#o.logger?.error({ err, endpoint: row.id }, 'webhook signing key cannot be opened');
+      return undefined;
+    }
+  }
+
+  async #resolve(row: WebhookEndpointRow): Promise<WebhookTarget | { errorCode: string }> {
+    try {
+      return await this.#o.urlGuard.resolve(row.url, row.mode);
     } catch (err) {
       const code = (err as { code?: unknown } | null)?.code;
+      return { errorCode: code === 'webhook_url_forbidden' ? 'url_forbidden' : 'dns_error' };
+    }
+  }
+
+  #track(task: Promise<void>): void {
+    const tracked = task.catch((err: unknown) => {
+      this.#o.logger?.error({ err }, 'webhook dispatcher step failed');
+    });
+    this.#inFlight.add(tracked);
+    void tracked.finally(() => this.#inFlight.delete(tracked));
+  }
+
+  /** Starts queued attempts for an endpoint while it (and the worker) has free concurrency. */
+  #pump(endpointId: string): void {
+    const queue = this.#queues.get(endpointId);
+    if (!queue) return;
+    const endpoint = this.#endpoints.get(endpointId)?.row;
+    const rate = endpoint?.rateLimitPerSecond ?? null;
+    const overRate: string[] = [];
+    let slot = 0;
+    while (queue.length > 0 && (this.#active.get(endpointId) ?? 0) < this.#o.perEndpointConcurrency) {
+      if (this.#sending >= this.#o.maxInFlight) {
+        this.#starved.add(endpointId);
+        break;
+      }
+      const job = queue.shift() as Job;
+      this.#queued--;
+      if (rate !== null) {
+        // Over the rate: give the delivery back, due when the next slot opens (no attempt counted).
+        const now = this.#o.clock.now();
+        slot = this.#nextSlot.get(endpointId) ?? now;
+        if (slot > now) {
+          overRate.push(job.delivery.id);
+          continue;
+        }
+        this.#nextSlot.set(endpointId, now + Math.ceil(1000 / rate));
+      }
+      this.#active.set(endpointId, (this.#active.get(endpointId) ?? 0) + 1);
+      this.#sending++;
+      const task = this.#attempt(job).finally(() => {
+        this.#inFlight.delete(task);
+        this.#sending--;
+        this.#active.set(endpointId, (this.#active.get(endpointId) ?? 1) - 1);
+        this.#pump(endpointId);
+        for (const starved of this.#starved) {
+          if (this.#sending >= this.#o.maxInFlight) break;
+          this.#starved.delete(starved);
+          this.#pump(starved);
+        }
+        if (this.#moreDue && this.#wantsMore()) this.#wakeLoop?.();
+      });
+      this.#inFlight.add(task);
+    }
+    if (queue.length === 0) {
+      this.#queues.delete(endpointId);
+      this.#starved.delete(endpointId);
+    }
+    if (overRate.length > 0)
+      this.#track(this.#o.store.releaseWebhookLeases(this.owner, overRate, slot).then(() => {}));
+  }
+
+  async #attempt(job: Job): Promise<void> {
+    const endpoint = this.#endpoints.get(job.delivery.endpointId);
+    if (!endpoint) return; // its keys could not be opened: the lease runs out
+    const startedAt = this.#o.clock.now();
+    let result: DeliveryResult;
+    try {
+      result = await this.#send(endpoint, job, startedAt);
+    } catch (err) {
+      // signing failed (a key the store holds but core refuses): leave it to the lease
+      this.#o.logger?.error({ err, delivery: job.delivery.id }, 'webhook attempt could not be made');
+      return;
+    }
+    this.#complete(job.delivery, startedAt, result);
+  }
+
+  async #send(endpoint: CachedEndpoint, job: Job, at: number): Promise<DeliveryResult> {
+    const target = await job.target;
+    if ('errorCode' in target) {
       return {
         statusCode: null,
         latencyMs: 0,
         excerpt: null,
-        errorCode: code === 'webhook_url_forbidden' ? 'url_forbidden' : 'dns_error',
+        errorCode: target.errorCode,
         retryAfterMs: undefined,
       };
     }
-    const body = eventPayload(event);
-    const keys = this.#signingKeys(endpoint, at);
+    const { row } = endpoint;
+    const keys = [endpoint.current];
+    if (endpoint.previous !== undefined && (row.previousSecretExpiresAt ?? 0) > at)
+      keys.push(endpoint.previous);
     const headers = webhookHeaders({
-      id: event.id,
+      id: job.delivery.eventId,
       timestamp: Math.floor(at / 1000),
-      body,
-      ...(endpoint.signing === 'v1'
-        ? { secrets: keys.map((k) => parseWebhookSecret(k)) }
-        : { privateKeys: keys }),
+      body: job.body,
+      ...(row.signing === 'v1' ? { secrets: keys as Uint8Array[] } : { privateKeys: keys as KeyObject[] }),
     });
-    return this.#o.client.send({ target, headers: { ...headers }, body });
+    return this.#o.client.send({ target, headers: { ...headers }, body: job.body, pool: row.id });
   }
 
-  /** The current secret, then the rotated-out one while its grace period runs. */
-  #signingKeys(endpoint: WebhookEndpointRow, now: number): string[] {
-    const box = this.#o.secretBox;
-    const keys = [box.open(endpoint.secret, endpoint.id)];
-    if (endpoint.previousSecret !== null && (endpoint.previousSecretExpiresAt ?? 0) > now) {
-      keys.push(box.open(endpoint.previousSecret, endpoint.id));
-    }
-    return keys;
-  }
-
-  async #record(
-    delivery: WebhookDeliveryRow,
-    endpoint: WebhookEndpointRow,
-    startedAt: number,
-    result: DeliveryResult,
-  ): Promise<void> {
-    const { store, clock } = this.#o;
-    const now = clock.now();
+  /** The attempt's row and the delivery's next state (the retry schedule), queued to be written. */
+  #complete(delivery: WebhookDeliveryRow, startedAt: number, result: DeliveryResult): void {
+    const now = this.#o.clock.now();
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const number = delivery.attempts + 1;
     const attempt: WebhookAttemptRow = {
       deliveryId: delivery.id,
       attempt: number,
-      endpointId: endpoint.id,
+      endpointId: delivery.endpointId,
       startedAt,
       statusCode: result.statusCode,
       latencyMs: Math.round(result.latencyMs * 100) / 100,
@@ -284,34 +421,113 @@ export class WebhookDispatcher {
       : nextAttemptAt(number, now, this.#o.random, {
           ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}),
         });
-    const disabled = await store.transaction(async (tx) => {
-      const recorded = await tx.completeWebhookAttempt({
+    this.#outcomes.push({
+      input: {
         leaseOwner: this.owner,
         attempt,
         status: ok ? 'succeeded' : retryAt === null ? 'failed' : 'pending',
         nextAttemptAt: retryAt,
         completedAt: ok || retryAt === null ? now : null,
-      });
-      if (!recorded) return false;
-      const current = await tx.getWebhookEndpoint(endpoint.id);
-      if (!current) return false;
-      if (ok) {
-        if (current.failingSince !== null)
-          await tx.updateWebhookEndpoint(endpoint.id, { failingSince: null });
-        return false;
-      }
-      const failingSince = current.failingSince ?? startedAt;
-      if (current.failingSince === null) await tx.updateWebhookEndpoint(endpoint.id, { failingSince });
-      const reason = webhookDisableReason({ failingSince, now, lastStatus: result.statusCode });
-      if (reason === null || current.status !== 'enabled') return false;
-      await disableEndpoint(tx, current, reason, now);
-      return true;
+      },
+      endpointId: delivery.endpointId,
+      ok,
+      statusCode: result.statusCode,
+      startedAt,
     });
-    this.#sent++;
-    if (disabled) {
-      this.#o.logger?.warn({ endpoint: endpoint.id }, 'webhook endpoint disabled');
-      this.#o.outbox?.notify();
+    if (this.#outcomes.length >= this.#o.flushRows) this.#kickFlush();
+    else if (!this.#flushTimer && !this.#flushing)
+      this.#flushTimer = setTimeout(() => this.#kickFlush(), this.#o.flushMs);
+  }
+
+  #kickFlush(): void {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#flushing || this.#outcomes.length === 0) return;
+    this.#flushing = this.#flush(this.#outcomes.splice(0, this.#o.flushRows)).finally(() => {
+      this.#flushing = undefined;
+      // what came in meanwhile: at once when a batch is full, else after flushMs
+      if (this.#outcomes.length >= this.#o.flushRows) this.#kickFlush();
+      else if (this.#outcomes.length > 0)
+        this.#flushTimer = setTimeout(() => this.#kickFlush(), this.#o.flushMs);
+      if (this.#moreDue && this.#wantsMore()) this.#wakeLoop?.();
+    });
+  }
+
+  /** Writes every outcome not yet written. */
+  async #drain(): Promise<void> {
+    while (this.#flushing || this.#outcomes.length > 0) {
+      if (!this.#flushing) this.#kickFlush();
+      await this.#flushing;
     }
+  }
+
+  async #flush(batch: Completion[]): Promise<void> {
+    for (let tries = 1; ; tries++) {
+      try {
+        const { recorded, disabled } = await this.#o.store.transaction((tx) => this.#write(tx, batch));
+        this.#sent += recorded;
+        for (const endpointId of disabled) this.#forget(endpointId);
+        if (disabled.length > 0) this.#o.outbox?.notify();
+        return;
+      } catch (err) {
+        // Nothing of this batch was written: try again, then leave it to the leases.
+        this.#o.logger?.error({ err, tries }, 'webhook attempt outcomes failed to record');
+        if (tries >= FLUSH_TRIES) return;
+        await sleep(50 * 2 ** tries);
+      }
+    }
+  }
+
+  /** One transaction: the attempts and deliveries, then each endpoint's run of failures. */
+  async #write(tx: StoreOps, batch: Completion[]): Promise<{ recorded: number; disabled: string[] }> {
+    const recorded = new Set(await tx.completeWebhookAttempts(batch.map((c) => c.input)));
+    const byEndpoint = new Map<string, Completion[]>();
+    for (const c of batch) {
+      if (!recorded.has(c.input.attempt.deliveryId)) continue;
+      const list = byEndpoint.get(c.endpointId);
+      if (list) list.push(c);
+      else byEndpoint.set(c.endpointId, [c]);
+    }
+    const succeeding: string[] = [];
+    const disabled: string[] = [];
+    const now = this.#o.clock.now();
+    for (const [endpointId, outcomes] of byEndpoint) {
+      if (outcomes.every((c) => c.ok)) {
+        succeeding.push(endpointId);
+        continue;
+      }
+      // Replays the outcomes in the order they came: a success ends a run of failures.
+      const current = await tx.getWebhookEndpoint(endpointId);
+      if (!current) continue;
+      let failingSince = current.failingSince;
+      let reason: 'gone' | 'failing' | null = null;
+      for (const c of outcomes) {
+        if (c.ok) {
+          failingSince = null;
+          continue;
+        }
+        failingSince ??= c.startedAt;
+        reason = webhookDisableReason({ failingSince, now, lastStatus: c.statusCode });
+        if (reason !== null) break;
+      }
+      if (failingSince !== current.failingSince) await tx.updateWebhookEndpoint(endpointId, { failingSince });
+      if (reason !== null && current.status === 'enabled') {
+        await disableEndpoint(tx, { ...current, failingSince }, reason, now);
+        disabled.push(endpointId);
+      }
+    }
+    if (succeeding.length > 0) await tx.clearWebhookEndpointsFailing(succeeding);
+    return { recorded: recorded.size, disabled };
+  }
+
+  /** A disabled endpoint: its pending deliveries are abandoned, so its queued ones go too. */
+  #forget(endpointId: string): void {
+    this.#o.logger?.warn({ endpoint: endpointId }, 'webhook endpoint disabled');
+    const queue = this.#queues.get(endpointId);
+    if (queue) this.#queued -= queue.length;
+    this.#queues.delete(endpointId);
+    this.#starved.delete(endpointId);
+    this.#endpoints.delete(endpointId);
   }
 }
 

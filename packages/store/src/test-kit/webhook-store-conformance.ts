@@ -252,6 +252,100 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       ).toBe(false);
     });
 
+    it('records a batch of attempts in one call: only deliveries whose lease the owner still holds', async () => {
+      const store = await (await databases.create()).open();
+      await store.migrate();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const published = [
+        await publish(store, account.id, [endpoint.id], T),
+        await publish(store, account.id, [endpoint.id], T + 1),
+        await publish(store, account.id, [endpoint.id], T + 2),
+      ];
+      const [d1, d2, d3] = published.map((p) => p.deliveries[0]!) as [
+        WebhookDeliveryRow,
+        WebhookDeliveryRow,
+        WebhookDeliveryRow,
+      ];
+      expect(ids(await store.claimDueWebhookDeliveries('w', T + 2, 10, 60_000))).toEqual([
+        d1.id,
+        d2.id,
+        d3.id,
+      ]);
+      // d2's lease passes to another worker; d3 is finished before the batch is written
+      await store.releaseWebhookLeases('w', [d2.id]);
+      expect(ids(await store.claimDueWebhookDeliveries('x', T + 3, 10, 60_000))).toEqual([d2.id]);
+      const a3 = attempt(d3, { startedAt: T + 3 });
+      expect(
+        await store.completeWebhookAttempt({
+          leaseOwner: 'w',
+          attempt: a3,
+          status: 'succeeded',
+          nextAttemptAt: null,
+          completedAt: T + 4,
+        }),
+      ).toBe(true);
+      const a1 = attempt(d1, {
+        startedAt: T + 5,
+        statusCode: 503,
+        succeeded: false,
+        errorCode: 'http_status',
+      });
+      const outcome = (a: WebhookAttemptRow) => ({
+        leaseOwner: 'w',
+        attempt: a,
+        status: a.succeeded ? ('succeeded' as const) : ('pending' as const),
+        nextAttemptAt: a.succeeded ? null : T + 5_000,
+        completedAt: a.succeeded ? T + 6 : null,
+      });
+      const recorded = await store.completeWebhookAttempts([
+        outcome(a1),
+        outcome(attempt(d2, { startedAt: T + 5 })),
+        outcome({ ...a3, attempt: 2 }),
+      ]);
+      expect(recorded).toEqual([d1.id]);
+      expect(await store.getWebhookDelivery(d1.id)).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        nextAttemptAt: T + 5_000,
+        leaseOwner: null,
+        lastStatusCode: 503,
+        lastError: 'http_status',
+      });
+      expect(await store.getWebhookDelivery(d2.id)).toMatchObject({ attempts: 0, leaseOwner: 'x' });
+      expect(await store.getWebhookDelivery(d3.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(await store.listWebhookAttempts([d1.id, d2.id, d3.id])).toEqual(
+        [a1, a3].sort((a, b) => (a.deliveryId < b.deliveryId ? -1 : 1)),
+      );
+      // the second attempt moves the first to the attempt history; both stay listed, exactly
+      expect(ids(await store.claimDueWebhookDeliveries('w', T + 5_000, 10, 60_000))).toEqual([d1.id]);
+      const again = attempt({ ...d1, attempts: 1 }, { startedAt: T + 5_000, latencyMs: 7.25 });
+      expect(await store.completeWebhookAttempts([outcome(again)])).toEqual([d1.id]);
+      expect(await store.listWebhookAttempts([d1.id])).toEqual([a1, again]);
+      expect(await store.getWebhookDelivery(d1.id)).toMatchObject({ status: 'succeeded', attempts: 2 });
+      await expect(store.completeWebhookAttempts([outcome(a1), outcome(a1)])).rejects.toThrow(RangeError);
+      expect(await store.completeWebhookAttempts([])).toEqual([]);
+    });
+
+    it('reads events and endpoints by id, and clears endpoints’ failure runs', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store, { failingSince: T });
+      const other = webhookEndpointFixture(account.id, { failingSince: T + 1 });
+      await store.insertWebhookEndpoint(other);
+      const a = await publish(store, account.id, [endpoint.id]);
+      const b = await publish(store, account.id, [endpoint.id]);
+      expect(
+        (await store.getEvents([a.event.id, 'evt_missing', b.event.id])).sort((x, y) =>
+          x.id < y.id ? -1 : 1,
+        ),
+      ).toEqual([a.event, b.event].sort((x, y) => (x.id < y.id ? -1 : 1)));
+      expect(await store.getEvents([])).toEqual([]);
+      expect(ids(await store.getWebhookEndpoints([endpoint.id, 'we_missing']))).toEqual([endpoint.id]);
+      await store.clearWebhookEndpointsFailing([endpoint.id, 'we_missing']);
+      expect((await store.getWebhookEndpoint(endpoint.id))?.failingSince).toBeNull();
+      expect((await store.getWebhookEndpoint(other.id))?.failingSince).toBe(T + 1);
+      await store.clearWebhookEndpointsFailing([]);
+    });
+
     it('releases leases, requeues finished deliveries and abandons an endpoint’s pending ones', async () => {
       const store = await (await databases.create()).open();
       await store.migrate();
