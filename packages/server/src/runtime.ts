@@ -98,6 +98,7 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
   failedAuth.start();
   const requestLog = new BatchingRequestLogWriter({
     store,
+    batchWriter: store.openRequestLogWriter(),
     clock,
     ...(parts.requestLogRetentionDays !== undefined ? { retentionDays: parts.requestLogRetentionDays } : {}),
     ...(parts.logger ? { logger: parts.logger } : {}),

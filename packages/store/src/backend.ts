@@ -10,6 +10,8 @@ export interface Backend {
   readonly db: Kysely<Database>;
   /** The schema holding the migration tables (PostgreSQL); undefined on SQLite. */
   readonly migrationTableSchema: string | undefined;
+  /** The SQLite database file (absent for PostgreSQL and for `:memory:`). */
+  readonly file?: string;
   /**
    * Runs fn while no other process migrates the same database, after making sure the
    * place the tables go into exists.

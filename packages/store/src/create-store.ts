@@ -4,7 +4,8 @@ import { KyselyStoreOps } from './kysely-store-ops.js';
 import { migrationProvider } from './migrations/index.js';
 import { openPostgresBackend } from './postgres-backend.js';
 import { openSqliteBackend } from './sqlite-backend.js';
-import type { Store, StoreOps, StoreOptions } from './types.js';
+import { openSqliteRequestLogWriter } from './sqlite-request-log-worker.js';
+import type { RequestLogBatchWriter, Store, StoreOps, StoreOptions } from './types.js';
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 
@@ -52,6 +53,20 @@ class KyselyStore extends KyselyStoreOps implements Store {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
       throw new Error(failed ? `migration ${failed} failed` : 'migration failed', { cause: error });
     }
+  }
+
+  /**
+   * A SQLite file gets a writer on a worker thread with its own connection (the inserts
+   * would otherwise run on the event loop); PostgreSQL (asynchronous already) and `:memory:`
+   * write each batch in a transaction here.
+   */
+  openRequestLogWriter(): RequestLogBatchWriter {
+    const file = this.#backend.file;
+    if (file !== undefined) return openSqliteRequestLogWriter(file);
+    return {
+      write: (rows) => this.transaction((tx) => tx.insertRequestLogs(rows)),
+      close: async () => {},
+    };
   }
 
   async ping(): Promise<void> {

@@ -365,6 +365,14 @@ export interface Store extends StoreOps {
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
   migrate(): Promise<void>;
   ping(): Promise<void>;
+  /** Where the request log's batches are written (the caller closes it after its last write). */
+  openRequestLogWriter(): RequestLogBatchWriter;
+  close(): Promise<void>;
+}
+
+/** Writes batches of request-log lines; `close()` after the last write. */
+export interface RequestLogBatchWriter {
+  write(rows: readonly RequestLogRow[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -93,6 +93,32 @@ describe('BatchingRequestLogWriter (SQLite)', () => {
     expect(writer.stats).toMatchObject({ written: 10_000, dropped: 0, failedFlushes: 0 });
   });
 
+  it("loses nothing through the store's worker-thread writer either, and closes it on stop()", async () => {
+    const store = await freshStore();
+    const batchWriter = store.openRequestLogWriter();
+    let closed = 0;
+    const writer = new BatchingRequestLogWriter({
+      store,
+      batchWriter: {
+        write: (rows) => batchWriter.write(rows),
+        close: () => {
+          closed++;
+          return batchWriter.close();
+        },
+      },
+      clock: new FakeClock(),
+    });
+    writer.start();
+    const recorded = Array.from({ length: 10_000 }, () => entry());
+    for (const e of recorded) writer.record(e);
+    await writer.stop();
+    expect(closed).toBe(1);
+    const rows = await allRows(store);
+    expect(rows).toHaveLength(10_000);
+    expect(new Set(rows.map((r) => r.id))).toEqual(new Set(recorded.map((e) => e.id)));
+    expect(writer.stats).toMatchObject({ written: 10_000, dropped: 0, failedFlushes: 0 });
+  });
+
   it('writes as soon as a batch is full, without waiting for the interval', async () => {
     const store = await freshStore();
     const writer = new BatchingRequestLogWriter({ store, clock: new FakeClock(), batchSize: 50 });

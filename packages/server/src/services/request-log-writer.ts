@@ -1,5 +1,5 @@
 import { type Clock, redactSecrets } from '@gatehouse/core';
-import type { RequestLogRow, Store } from '@gatehouse/store';
+import type { RequestLogBatchWriter, RequestLogRow, Store } from '@gatehouse/store';
 import type { RequestLogEntry, RequestLogSink } from './request-log.js';
 
 const DAY_MS = 86_400_000;
@@ -7,12 +7,17 @@ const MAX_TEXT = 512;
 
 export interface RequestLogWriterOptions {
   store: Store;
+  /**
+   * Where batches go (the store's `openRequestLogWriter()`: a worker thread for a SQLite
+   * file); default: a transaction on `store`. Closed by `stop()` after the last batch.
+   */
+  batchWriter?: RequestLogBatchWriter;
   clock: Clock;
   /** write what is buffered at least this often (default 1 s) */
   flushIntervalMs?: number;
   /** write as soon as this many lines are buffered (default 500) */
   batchSize?: number;
-  /** most lines written in one transaction (default 5 000) */
+  /** most lines written in one transaction (default 1 000: on the store's own SQLite connection a transaction blocks the event loop) */
   maxPerFlush?: number;
   /** lines kept in memory while the store is slow or down; beyond it new lines are dropped (default 100 000) */
   maxBuffered?: number;
@@ -63,7 +68,7 @@ export class BatchingRequestLogWriter implements RequestLogSink {
   constructor(private readonly options: RequestLogWriterOptions) {
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.batchSize = options.batchSize ?? 500;
-    this.maxPerFlush = Math.max(options.maxPerFlush ?? 5000, this.batchSize);
+    this.maxPerFlush = Math.max(options.maxPerFlush ?? 1000, this.batchSize);
     this.maxBuffered = options.maxBuffered ?? 100_000;
     this.retentionMs = (options.retentionDays ?? 30) * DAY_MS;
     this.retentionIntervalMs = options.retentionIntervalMs ?? 3_600_000;
@@ -124,7 +129,9 @@ export class BatchingRequestLogWriter implements RequestLogSink {
       if (batch === this.buffer) this.buffer = [];
       try {
         const rows = batch.map(toStoredRow);
-        await this.options.store.transaction((tx) => tx.insertRequestLogs(rows));
+        const writer = this.options.batchWriter;
+        if (writer !== undefined) await writer.write(rows);
+        else await this.options.store.transaction((tx) => tx.insertRequestLogs(rows));
         this.stats.written += batch.length;
         this.failing = false;
       } catch (err) {
@@ -134,8 +141,10 @@ export class BatchingRequestLogWriter implements RequestLogSink {
         this.options.logger?.error({ err, pending: this.buffer.length }, 'request log flush failed');
         return;
       }
-      // Between flushes only a full batch is worth another transaction right away.
+      // Between flushes only a full batch is worth another transaction right away, and not
+      // before waiting requests had their turn (SQLite writes block the event loop).
       if (this.buffer.length < this.batchSize && !this.stopped) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -203,6 +212,7 @@ export class BatchingRequestLogWriter implements RequestLogSink {
     if (this.buffer.length > 0) {
       this.options.logger?.error({ lost: this.buffer.length }, 'request log lines lost at shutdown');
     }
+    await this.options.batchWriter?.close();
   }
 }
 
