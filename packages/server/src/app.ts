@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { createGatewayEngine, type GatewayEngine } from './gateway/engine.js';
 import { registerFrontProxyRoutes } from './gateway/front-proxy-routes.js';
 import type { GatewayProxy } from './gateway/proxy.js';
+import type { GatewayUpgradeProxy } from './gateway/proxy-upgrade.js';
 import { gatewayServerFactory } from './gateway/server-factory.js';
 import { errorBody, toGatehouseError } from './http/error-body.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -34,8 +35,12 @@ export interface AppOptions {
   version?: string;
   /** Serve HTTPS: TLS 1.2 minimum, 1.3 preferred (Node negotiates the highest both support). */
   https?: { cert: Buffer; key: Buffer };
-  /** The gateway engine (for /_gatehouse/authorize) and, with an upstream, the proxy for every path Gatehouse does not own */
-  gateway?: { engine: GatewayEngine; proxy?: GatewayProxy | undefined };
+  /** The gateway engine (for /_gatehouse/authorize) and, with an upstream, the proxy (and its HTTP Upgrade side) for every path Gatehouse does not own */
+  gateway?: {
+    engine: GatewayEngine;
+    proxy?: GatewayProxy | undefined;
+    upgrade?: GatewayUpgradeProxy | undefined;
+  };
 }
 
 declare module 'fastify' {
@@ -76,7 +81,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
     // with an upstream, proxied paths bypass Fastify (the factory builds the HTTPS server then)
     ...(options.gateway?.proxy
-      ? { serverFactory: gatewayServerFactory(options.gateway.proxy, options.https) }
+      ? { serverFactory: gatewayServerFactory(options.gateway.proxy, options.https, options.gateway.upgrade) }
       : {}),
     loggerInstance: logger,
     // one line per request, written by the onResponse hook below (no URL, no headers)
@@ -233,6 +238,9 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const gatewayEngine = options.gateway?.engine ?? createGatewayEngine({ runtime, logger });
   registerFrontProxyRoutes(app, gatewayEngine);
   const proxy = options.gateway?.proxy;
+  const upgrade = options.gateway?.upgrade;
+  // before the server closes, which would otherwise wait for every open tunnel to end
+  if (upgrade !== undefined) app.addHook('preClose', async () => upgrade.close());
   app.addHook('onClose', async () => {
     gatewayEngine.close();
     await proxy?.close();

@@ -4,6 +4,7 @@ import type { Runtime } from '../runtime.js';
 import { createGatewayEngine, type GatewayEngine } from './engine.js';
 import { loadGatewayConfig } from './gateway-config.js';
 import { createGatewayProxy, type GatewayProxy } from './proxy.js';
+import { createGatewayUpgradeProxy, type GatewayUpgradeProxy } from './proxy-upgrade.js';
 import { resolveUpstreamSecret } from './upstream-secret.js';
 
 /**
@@ -24,7 +25,7 @@ export function prepareGateway(config: Config, logger?: Logger) {
     .map((s) => s.trim())
     .filter(Boolean);
   return {
-    build(runtime: Runtime): { engine: GatewayEngine; proxy?: GatewayProxy } {
+    build(runtime: Runtime): { engine: GatewayEngine; proxy?: GatewayProxy; upgrade?: GatewayUpgradeProxy } {
       const engine = createGatewayEngine({
         runtime,
         config: gatewayConfig,
@@ -42,7 +43,14 @@ export function prepareGateway(config: Config, logger?: Logger) {
         hsts: config.tlsCert !== undefined,
         ...(logger ? { logger } : {}),
       });
-      return { engine, proxy };
+      const upgrade = createGatewayUpgradeProxy({
+        engine,
+        upstreamUrl: config.upstreamUrl,
+        timeoutMs: config.upstreamTimeoutMs,
+        hsts: config.tlsCert !== undefined,
+        ...(logger ? { logger } : {}),
+      });
+      return { engine, proxy, upgrade };
     },
   };
 }

@@ -17,6 +17,11 @@ export { type GatehouseFastifyOptions, gatehouseFastify } from './middleware/fas
 export { type GatehouseHonoOptions, gatehouseHono, type HonoLikeContext } from './middleware/hono.js';
 export { isOwnedPath, OWNED_PATH_PREFIXES } from './owned-paths.js';
 export { createGatewayProxy, type GatewayProxy, type GatewayProxyOptions } from './proxy.js';
+export {
+  createGatewayUpgradeProxy,
+  type GatewayUpgradeProxy,
+  type GatewayUpgradeProxyOptions,
+} from './proxy-upgrade.js';
 export type {
   GatewayAllow,
   GatewayDecision,

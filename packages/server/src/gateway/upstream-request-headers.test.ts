@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './upstream-request-headers.js';
+import {
+  downstreamResponseHeaders,
+  upstreamRequestHeaders,
+  upstreamUpgradeRequestHeaders,
+} from './upstream-request-headers.js';
 
 describe('upstream request headers', () => {
   it('drops hop-by-hop headers, those the Connection header names, Authorization and any Gatehouse-*', () => {
@@ -44,5 +48,30 @@ describe('upstream request headers', () => {
         { ratelimit: '"w1";r=1;t=1' },
       ),
     ).toEqual({ 'content-type': 'text/plain', ratelimit: '"w1";r=1;t=1', 'request-id': 'req_2' });
+  });
+
+  it('keeps Upgrade and Connection: Upgrade for a handshake, and drops the rest as for any request', () => {
+    const incoming = {
+      connection: 'keep-alive, Upgrade, x-hop',
+      'x-hop': 'secret',
+      upgrade: 'websocket',
+      authorization: 'Bearer sk_test_x',
+      'gatehouse-key-id': 'key_forged',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version': '13',
+    };
+    const identity = { 'gatehouse-key-id': 'key_real', 'request-id': 'req_1' };
+    expect(upstreamUpgradeRequestHeaders(incoming, identity, null)).toEqual({
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version': '13',
+      'gatehouse-key-id': 'key_real',
+      'request-id': 'req_1',
+    });
+    // the plain variant still strips them
+    const plain = upstreamRequestHeaders(incoming, identity, null);
+    expect(plain['upgrade']).toBeUndefined();
+    expect(plain['connection']).toBeUndefined();
   });
 });

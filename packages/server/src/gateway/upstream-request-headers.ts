@@ -74,3 +74,21 @@ export function downstreamResponseHeaders(
   out['request-id'] = requestId;
   return out;
 }
+
+/**
+ * The headers sent upstream for an HTTP Upgrade (WebSocket handshake): as
+ * `upstreamRequestHeaders`, but `Upgrade` and `Connection: Upgrade` are forwarded, since the
+ * upstream must see them to switch protocols.
+ */
+export function upstreamUpgradeRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  identity: Record<string, string>,
+  clientIp: string | null,
+): Record<string, string | string[]> {
+  const out = upstreamRequestHeaders(incoming, identity, clientIp);
+  if (incoming.upgrade !== undefined) {
+    out['connection'] = 'Upgrade';
+    out['upgrade'] = incoming.upgrade;
+  }
+  return out;
+}

@@ -10,6 +10,7 @@ import { cliCaller, createHarness, type FakeClock, type Harness } from '../../te
 import { createGatewayEngine, type GatewayEngine } from '../engine.js';
 import { type GatewayConfigInput, parseGatewayConfig } from '../gateway-config.js';
 import { createGatewayProxy } from '../proxy.js';
+import { createGatewayUpgradeProxy } from '../proxy-upgrade.js';
 
 export const UPSTREAM_SECRET = 'test-upstream-secret-generated-for-tests-only';
 
@@ -129,7 +130,13 @@ export async function createGatewayHarness(
     timeoutMs: options.timeoutMs ?? 2_000,
     clock: h.clock,
   });
-  const app = await createApp({ runtime: h.runtime, logger, gateway: { engine, proxy } });
+  const upgrade = createGatewayUpgradeProxy({
+    engine,
+    upstreamUrl: upstream.url,
+    timeoutMs: options.timeoutMs ?? 2_000,
+    logger,
+  });
+  const app = await createApp({ runtime: h.runtime, logger, gateway: { engine, proxy, upgrade } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const account = await h.runtime.accounts.create(cliCaller, {
