@@ -1,10 +1,11 @@
-// Gateway overhead on loopback: a bare Fastify app against the same app behind gatehouseFastify,
-// and the Gatehouse standalone proxy against @fastify/http-proxy (no auth) in front of one
-// upstream, side by side in one run. Every server is its own child process (this file, forked
-// with a role); the load generator (autocannon) runs here. Key secrets reach this process over
-// IPC, never argv.
-import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Gateway overhead on loopback, side by side in one run: a bare Fastify app against the same app
+// behind gatehouseFastify; the Gatehouse standalone proxy against @fastify/http-proxy (no auth)
+// and against nginx proxy_pass (no auth); and nginx with auth_request to Gatehouse against plain
+// nginx, all in front of one upstream. Every server is its own child process (this file, forked
+// with a role; nginx spawned by one); the load generator (autocannon) runs here. Key secrets
+// reach this process over IPC, never argv.
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 const CONNECTIONS = 32;
-const SECONDS = 5;
-const ROUNDS = 3;
+// GATEHOUSE_BENCH_SECONDS / GATEHOUSE_BENCH_ROUNDS shorten a trial run; the published table uses the defaults
+const SECONDS = Number(process.env.GATEHOUSE_BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.GATEHOUSE_BENCH_ROUNDS ?? 3);
 const WARMUP_SECONDS = 1;
 const PATH = '/v1/payments/pi_1';
 const HUGE = [{ limit: 1_000_000_000, window_seconds: 1 }];
@@ -38,6 +40,68 @@ async function benchKey(runtime) {
 async function fastifyApp() {
   const { default: Fastify } = await import('fastify');
   return Fastify({ logger: false });
+}
+
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+
+/**
+ * nginx with one worker (each Node server here is one thread too), keep-alive to its upstreams,
+ * the access log on (Gatehouse logs every request too). `server` is the http-level config.
+ */
+async function startNginx(dir, name, server) {
+  const root = join(dir, name);
+  mkdirSync(root, { recursive: true });
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => {
+      mkdirSync(join(root, t));
+      return `    ${t}_temp_path ${join(root, t)};`;
+    })
+    .join('\n');
+  const conf = join(root, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes 1;
+error_log ${join(root, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+    access_log ${join(root, 'access.log')};
+${temp}
+${server}
+}
+`,
+  );
+  const args = ['-p', root, '-e', join(root, 'error.log'), '-c', conf];
+  execFileSync(NGINX, ['-t', ...args], { stdio: 'pipe' });
+  const proc = spawn(NGINX, [...args, '-g', `daemon off; pid ${join(root, 'nginx.pid')};`], {
+    stdio: 'ignore',
+  });
+  const port = Number(/listen 127\.0\.0\.1:(\d+);/.exec(server)[1]);
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/`);
+      break;
+    } catch (err) {
+      if (i > 200) throw err;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', resolve);
+        proc.kill('SIGQUIT');
+      }),
+  };
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 const roles = {
@@ -109,6 +173,58 @@ const roles = {
     return { url: server.url, secret, close: () => server.close() };
   },
 
+  // Gatehouse answering nginx's auth_request (no upstream of its own); it believes nginx's X-Forwarded-For
+  async 'gatehouse-authz'(dir) {
+    const { loadConfig, startServer } = await import('@gatehouse/server');
+    const gatewayConfig = join(dir, 'authz-gateway.json');
+    writeFileSync(gatewayConfig, JSON.stringify({ rate_limits: HUGE }));
+    const server = await startServer(
+      loadConfig({
+        GATEHOUSE_GATEWAY_CONFIG: gatewayConfig,
+        GATEHOUSE_DATA_DIR: join(dir, 'authz-data'),
+        GATEHOUSE_PORT: '0',
+        GATEHOUSE_LOG_LEVEL: 'warn',
+        GATEHOUSE_TRUST_PROXY: '127.0.0.1',
+      }),
+    );
+    const secret = await benchKey(server.runtime);
+    return { url: server.url, secret, close: () => server.close() };
+  },
+
+  async nginx(dir) {
+    const upstream = new URL(process.env.GATEHOUSE_BENCH_UPSTREAM);
+    const port = await freePort();
+    return startNginx(
+      dir,
+      'nginx-plain',
+      `upstream api { server ${upstream.host}; keepalive 64; }
+server {
+    listen 127.0.0.1:${port};
+    location / {
+        proxy_pass http://api;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }
+}`,
+    );
+  },
+
+  // examples/nginx/gatehouse.conf as shipped, on this run's ports
+  async 'nginx-auth'(dir) {
+    const upstream = new URL(process.env.GATEHOUSE_BENCH_UPSTREAM);
+    const authz = new URL(process.env.GATEHOUSE_BENCH_AUTHZ);
+    const port = await freePort();
+    const example = readFileSync(new URL('../examples/nginx/gatehouse.conf', import.meta.url), 'utf8');
+    const server = example
+      .replace('server 127.0.0.1:8080;', `server ${authz.host};`)
+      .replace('server 127.0.0.1:3000;', `server ${upstream.host};`)
+      .replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${port};`)
+      .replaceAll('keepalive 16;', 'keepalive 64;');
+    if (!server.includes(`listen 127.0.0.1:${port};`))
+      throw new Error('examples/nginx/gatehouse.conf changed shape');
+    return startNginx(dir, 'nginx-auth', server);
+  },
+
   async 'fastify-proxy'() {
     const { default: proxy } = await import('@fastify/http-proxy');
     const app = await fastifyApp();
@@ -132,6 +248,12 @@ async function child(role) {
   };
   process.on('message', (m) => {
     if (m === 'stop') stop();
+    // CPU time this server process has used (µs, user + system): the parent divides the
+    // difference over a run by the requests answered, a figure the machine's noise moves less
+    if (m === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send({ cpuMicros: user + system, user, system });
+    }
   });
   process.on('disconnect', stop);
   process.send({ ready: true, url: server.url, secret: server.secret ?? null });
@@ -181,104 +303,156 @@ function check(name, r) {
   if (bad > 0) throw new Error(`${name}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
 }
 
+async function cpuMicros(child) {
+  if (child.proc === undefined) return null;
+  return new Promise((resolve) => {
+    child.proc.once('message', (m) => resolve(m.cpuMicros));
+    child.proc.send('cpu');
+  });
+}
+
 export async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-gw-'));
   const children = [];
   const start = (role, env = {}) => {
     const c = spawnServer(role, { GATEHOUSE_BENCH_DIR: dir, ...env });
     children.push(c);
-    return c.ready;
+    return c.ready.then((ready) => ({ ...ready, proc: c.proc }));
   };
   try {
+    if (NGINX === undefined) throw new Error('nginx is not installed (apt-get install -y nginx)');
     const upstream = await start('upstream');
     const upstreamEnv = { GATEHOUSE_BENCH_UPSTREAM: upstream.url };
-    const [bare, middleware, gatehouseProxy, fastifyProxy] = await Promise.all([
+    const [bare, middleware, gatehouseProxy, fastifyProxy, authz] = await Promise.all([
       start('bare'),
       start('middleware'),
       start('gatehouse-proxy', upstreamEnv),
       start('fastify-proxy', upstreamEnv),
+      start('gatehouse-authz'),
     ]);
+    const [nginx, nginxAuth] = await Promise.all([
+      start('nginx', upstreamEnv),
+      start('nginx-auth', { ...upstreamEnv, GATEHOUSE_BENCH_AUTHZ: authz.url }),
+    ]);
+    // nginx-auth's key lives in the Gatehouse it asks; its CPU is that Gatehouse's
+    const nginxAuthTarget = { ...nginxAuth, secret: authz.secret, proc: authz.proc };
+    const nginxTarget = { ...nginx, proc: undefined };
+    const V = {
+      'bare Fastify': bare,
+      'Fastify + gatehouseFastify': middleware,
+      '@fastify/http-proxy (no auth)': fastifyProxy,
+      'Gatehouse standalone proxy': gatehouseProxy,
+      'nginx proxy_pass (no auth)': nginxTarget,
+      'nginx + auth_request to Gatehouse': nginxAuthTarget,
+    };
     const pairs = [
       {
         title: 'middleware',
-        baseline: ['bare Fastify', bare],
-        subject: ['Fastify + gatehouseFastify', middleware],
+        baseline: 'bare Fastify',
+        subject: 'Fastify + gatehouseFastify',
         target: 'throughput ≥ 0.90× bare Fastify',
         min: 0.9,
       },
       {
-        title: 'proxy',
-        baseline: ['@fastify/http-proxy (no auth)', fastifyProxy],
-        subject: ['Gatehouse standalone proxy', gatehouseProxy],
+        title: 'proxy vs @fastify/http-proxy',
+        baseline: '@fastify/http-proxy (no auth)',
+        subject: 'Gatehouse standalone proxy',
         target: 'throughput ≥ 1.5× @fastify/http-proxy',
         min: 1.5,
       },
+      {
+        title: 'proxy vs nginx',
+        baseline: 'nginx proxy_pass (no auth)',
+        subject: 'Gatehouse standalone proxy',
+        target: 'throughput: report, aim ≥ 0.6× nginx proxy_pass',
+        min: 0.6,
+      },
+      {
+        title: 'nginx auth_request',
+        baseline: 'nginx proxy_pass (no auth)',
+        subject: 'nginx + auth_request to Gatehouse',
+        target: 'throughput: report',
+        min: null,
+      },
     ];
-    const variants = pairs.flatMap((p) => [p.baseline, p.subject]);
-    for (const [name, target] of variants) check(name, await load(target, { duration: WARMUP_SECONDS }));
+    const names = Object.keys(V);
+    for (const name of names) check(name, await load(V[name], { duration: WARMUP_SECONDS }));
 
-    // peak throughput: alternating rounds, median
-    const peak = Object.fromEntries(variants.map(([name]) => [name, []]));
+    // peak throughput (and the server's CPU per request): alternating rounds, median
+    const peak = Object.fromEntries(names.map((n) => [n, []]));
+    const cpu = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, target] of variants) {
-        const res = await load(target);
+      for (const name of names) {
+        const before = await cpuMicros(V[name]);
+        const res = await load(V[name]);
+        const after = await cpuMicros(V[name]);
         check(name, res);
         peak[name].push(res.requests.average);
+        if (before !== null) cpu[name].push((after - before) / res.requests.total);
       }
     }
     // p99 at about half of each variant's own peak rate
-    const p99 = Object.fromEntries(variants.map(([name]) => [name, []]));
-    const rate = Object.fromEntries(variants.map(([name]) => [name, Math.round(median(peak[name]) / 2)]));
+    const p99 = Object.fromEntries(names.map((n) => [n, []]));
+    const rate = Object.fromEntries(names.map((n) => [n, Math.round(median(peak[n]) / 2)]));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, target] of variants) {
-        const res = await load(target, { overallRate: rate[name] });
+      for (const name of names) {
+        const res = await load(V[name], { overallRate: rate[name] });
         check(name, res);
         p99[name].push(res.latency.p99);
       }
     }
 
     const results = {};
-    for (const [name] of variants) {
+    for (const name of names) {
       results[name] = {
         requestsPerSec: Math.round(median(peak[name])),
         rounds: peak[name].map(Math.round),
+        cpuMicrosPerRequest: cpu[name].length > 0 ? Number(median(cpu[name]).toFixed(1)) : null,
         p99Ms: median(p99[name]),
         p99Rounds: p99[name],
         p99AtRequestsPerSec: rate[name],
       };
     }
+    const fmtCpu = (r) => (r.cpuMicrosPerRequest === null ? '—' : r.cpuMicrosPerRequest.toFixed(1));
     const rows = [];
     const verdicts = [];
+    const ratios = {};
     for (const p of pairs) {
-      const base = results[p.baseline[0]];
-      const subj = results[p.subject[0]];
+      const base = results[p.baseline];
+      const subj = results[p.subject];
       const ratio = subj.requestsPerSec / base.requestsPerSec;
       const added = subj.p99Ms - base.p99Ms;
-      p.ratio = ratio;
-      p.addedP99Ms = added;
       for (const [name, r, isBase] of [
-        [p.baseline[0], base, true],
-        [p.subject[0], subj, false],
+        [p.baseline, base, true],
+        [p.subject, subj, false],
       ]) {
         rows.push(
-          `| ${p.title} | ${name} | ${r.requestsPerSec.toLocaleString('en-US')} | ${isBase ? '1.00' : ratio.toFixed(2)}× | ${r.p99AtRequestsPerSec.toLocaleString('en-US')} | ${r.p99Ms.toFixed(2)} | ${isBase ? '—' : `${added >= 0 ? '+' : ''}${added.toFixed(2)}`} |`,
+          `| ${p.title} | ${name} | ${r.requestsPerSec.toLocaleString('en-US')} | ${isBase ? '1.00' : ratio.toFixed(2)}× | ${fmtCpu(r)} | ${r.p99AtRequestsPerSec.toLocaleString('en-US')} | ${r.p99Ms.toFixed(2)} | ${isBase ? '—' : `${added >= 0 ? '+' : ''}${added.toFixed(2)}`} |`,
         );
       }
+      const verdict = p.min === null ? 'reported' : ratio >= p.min ? 'met' : 'not met';
       verdicts.push(
-        `${p.title}: ${p.target} — ${ratio >= p.min ? 'met' : 'not met'} (${ratio.toFixed(2)}×); added p99 ≤ 1 ms — ${added <= 1 ? 'met' : 'not met'} (${added >= 0 ? '+' : ''}${added.toFixed(2)} ms)`,
+        `${p.title}: ${p.target} — ${verdict} (${ratio.toFixed(2)}×); added p99 ≤ 1 ms — ${added <= 1 ? 'met' : 'not met'} (${added >= 0 ? '+' : ''}${added.toFixed(2)} ms)`,
       );
-      results[p.title] = { ratio: Number(ratio.toFixed(3)), addedP99Ms: Number(added.toFixed(3)) };
+      ratios[p.title] = { ratio: Number(ratio.toFixed(3)), addedP99Ms: Number(added.toFixed(3)) };
     }
     const markdown = [
-      `gateway: GET ${PATH} on loopback, autocannon ${CONNECTIONS} connections, ${SECONDS} s runs, median of ${ROUNDS} alternating rounds; p99 at about half of each variant's own peak rate (overallRate), node ${process.version}`,
+      `gateway: GET ${PATH} on loopback, autocannon ${CONNECTIONS} connections, ${SECONDS} s runs, median of ${ROUNDS} alternating rounds; server CPU µs per request from the process's own counters (for nginx + auth_request, the Gatehouse it asks; none for nginx itself); p99 at about half of each variant's own peak rate (overallRate), node ${process.version}`,
       '',
-      '| pair | variant | requests/s | ratio | p99 at req/s | p99 ms | added p99 ms |',
-      '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+      '| pair | variant | requests/s | ratio | server CPU µs/req | p99 at req/s | p99 ms | added p99 ms |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...rows,
       '',
       ...verdicts.map((v) => `- ${v}`),
     ].join('\n');
-    return { name: 'gateway', node: process.version, date: new Date().toISOString(), results, markdown };
+    return {
+      name: 'gateway',
+      node: process.version,
+      date: new Date().toISOString(),
+      results,
+      ratios,
+      markdown,
+    };
   } finally {
     // the upstream last, so the proxies never see it go away
     await Promise.all(children.slice(1).map((c) => c.stop()));
