@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { type Clock, KeyHasher, type Keyring, type RandomBytes, systemClock } from '@gatehouse/core';
 import { createKv, type Kv } from '@gatehouse/kv';
-import { createStore, type Store } from '@gatehouse/store';
+import { createStore, openPostgresNotifier, type PostgresNotifier, type Store } from '@gatehouse/store';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { loadKeyring } from './keyring-loader.js';
@@ -9,7 +9,7 @@ import { AccountService } from './services/account-service.js';
 import { AuditService } from './services/audit-service.js';
 import { EventService } from './services/event-service.js';
 import { FailedAuthRecorder } from './services/failed-auth-recorder.js';
-import { KeyAuthenticator } from './services/key-authenticator.js';
+import { type InvalidationBus, KeyAuthenticator } from './services/key-authenticator.js';
 import { KeyExpiryNotifier } from './services/key-expiry-notifier.js';
 import { KeyService } from './services/key-service.js';
 import { LastUsedTracker } from './services/last-used-tracker.js';
@@ -65,6 +65,8 @@ export interface RuntimeParts {
   random?: RandomBytes;
   logger?: Logger;
   keyCacheTtlMs?: number;
+  /** how key invalidations reach other instances when the kv cannot (PostgreSQL LISTEN/NOTIFY without Redis) */
+  invalidationBus?: InvalidationBus;
   /** request-log lines older than this are deleted (default 30) */
   requestLogRetentionDays?: number;
   /** hosts and CIDRs webhooks may reach although private or loopback (test receivers) */
@@ -81,12 +83,16 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
   const hasher = new KeyHasher(keyring);
   const lastUsed = new LastUsedTracker(store, 10_000, onError('last_used_at flush failed'));
   const failedAuth = new FailedAuthRecorder(store, clock, 60_000, onError('failed-auth summary failed'));
-  // Without a shared kv (one instance, or the CLI beside a server on SQLite), a change made by
-  // another process reaches this one only through the store, so cache for one second at most.
-  const cacheTtlMs = parts.keyCacheTtlMs ?? (kv.kind === 'redis' ? 30_000 : 1_000);
+  // Without a channel between instances (one instance, or the CLI beside a server on SQLite), a
+  // change made by another process reaches this one only through the store, so cache for one
+  // second at most. With Redis or PostgreSQL LISTEN/NOTIFY every change is announced; while the
+  // listening connection is down the authenticator falls back to one second by itself.
+  const shared = kv.kind === 'redis' || parts.invalidationBus !== undefined;
+  const cacheTtlMs = parts.keyCacheTtlMs ?? (shared ? 30_000 : 1_000);
   const authenticator = new KeyAuthenticator({
     store,
     kv,
+    ...(parts.invalidationBus ? { bus: parts.invalidationBus, cacheTtlWhileDownMs: 1_000 } : {}),
     hasher,
     clock,
     cacheTtlMs,
@@ -188,6 +194,7 @@ export async function openRuntime(config: Config, logger?: Logger): Promise<Runt
       ? { url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) }
       : { url: join(config.dataDir, 'gatehouse.db') },
   );
+  let notifier: PostgresNotifier | undefined;
   try {
     await store.migrate();
     const kv = await createKv({
@@ -195,10 +202,19 @@ export async function openRuntime(config: Config, logger?: Logger): Promise<Runt
       prefix: config.redisPrefix,
       onError: (err) => logger?.warn({ err }, 'shared state (kv) error'),
     });
+    // No Redis on PostgreSQL: key invalidations go over LISTEN/NOTIFY instead of the kv
+    if (store.dialect === 'postgres' && kv.kind === 'memory' && config.databaseUrl !== undefined) {
+      notifier = await openPostgresNotifier({
+        url: config.databaseUrl,
+        ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+        onError: (err) => logger?.warn({ err }, 'key invalidation listener (PostgreSQL) error'),
+      });
+    }
     const runtime = await createRuntime({
       store,
       kv,
       keyring,
+      ...(notifier ? { invalidationBus: notifier } : {}),
       ...(logger ? { logger } : {}),
       ...(config.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: config.keyCacheTtlMs } : {}),
       requestLogRetentionDays: config.requestLogRetentionDays,
@@ -207,11 +223,13 @@ export async function openRuntime(config: Config, logger?: Logger): Promise<Runt
     const closeServices = runtime.close;
     runtime.close = async () => {
       await closeServices();
+      await notifier?.close();
       await kv.close();
       await store.close();
     };
     return runtime;
   } catch (err) {
+    await notifier?.close();
     await store.close();
     throw err;
   }

@@ -27,9 +27,29 @@ interface CacheEntry {
 /** The pub/sub channel on which every instance drops a changed key from its cache. */
 export const KEY_INVALIDATION_CHANNEL = 'keys:invalidate';
 
+/**
+ * Where invalidations travel between instances: the kv's pub/sub (Redis), or another bus such
+ * as PostgreSQL LISTEN/NOTIFY when there is no Redis.
+ */
+export interface InvalidationBus {
+  publish(channel: string, message: string): Promise<void>;
+  /** `onResync`: messages may have been missed (a reconnect), so everything cached must go */
+  subscribe(
+    channel: string,
+    handler: (message: string) => void,
+    onResync?: () => void,
+  ): Promise<() => Promise<void>>;
+  /** false while messages may be missed; the cache then keeps keys for `cacheTtlWhileDownMs` at most */
+  readonly live?: boolean;
+}
+
 export interface KeyAuthenticatorOptions {
   store: Store;
   kv: Kv;
+  /** the bus for invalidations; the kv's pub/sub when absent */
+  bus?: InvalidationBus;
+  /** the cache TTL while the bus is not live (default 1 s) */
+  cacheTtlWhileDownMs?: number;
   hasher: KeyHasher;
   clock: Clock;
   /** How long a looked-up key may be served from memory before the store is asked again. */
@@ -42,8 +62,8 @@ export interface KeyAuthenticatorOptions {
 /**
  * Turns a presented secret into a principal: parse and checksum first (a malformed key never
  * reaches the store), then a cached lookup by HMAC, then status, expiry and IP allowlist.
- * Revocations and changes are fanned out over the kv's pub/sub so every instance drops its
- * cached copy at once.
+ * Revocations and changes are fanned out over the invalidation bus (the kv's pub/sub, or
+ * PostgreSQL LISTEN/NOTIFY without Redis) so every instance drops its cached copy at once.
  */
 export class KeyAuthenticator {
   private readonly cache = new Map<string, CacheEntry>();
@@ -56,8 +76,16 @@ export class KeyAuthenticator {
     this.maxEntries = options.maxCacheEntries ?? 100_000;
   }
 
+  private get bus(): InvalidationBus {
+    return this.options.bus ?? this.options.kv;
+  }
+
   async start(): Promise<void> {
-    this.unsubscribe = await this.options.kv.subscribe(KEY_INVALIDATION_CHANNEL, (keyId) => this.drop(keyId));
+    this.unsubscribe = await this.bus.subscribe(
+      KEY_INVALIDATION_CHANNEL,
+      (keyId) => this.drop(keyId),
+      () => this.dropAll(),
+    );
   }
 
   async stop(): Promise<void> {
@@ -68,7 +96,7 @@ export class KeyAuthenticator {
   /** Tells every instance (this one included) to forget a key it may have cached. */
   async invalidate(keyId: string): Promise<void> {
     this.drop(keyId);
-    await this.options.kv.publish(KEY_INVALIDATION_CHANNEL, keyId);
+    await this.bus.publish(KEY_INVALIDATION_CHANNEL, keyId);
   }
 
   /**
@@ -78,6 +106,12 @@ export class KeyAuthenticator {
   onDrop(listener: (keyId: string) => void): () => void {
     this.dropListeners.add(listener);
     return () => this.dropListeners.delete(listener);
+  }
+
+  /** Forgets every cached key (the bus may have missed invalidations). */
+  private dropAll(): void {
+    for (const keyId of [...this.hashById.keys()]) this.drop(keyId);
+    this.cache.clear();
   }
 
   private drop(keyId: string): void {
@@ -96,7 +130,11 @@ export class KeyAuthenticator {
     const now = this.options.clock.now();
     const current = this.options.hasher.hash(secret);
     let entry = this.cache.get(current.hash);
-    if (entry === undefined || now - entry.fetchedAt > this.options.cacheTtlMs) {
+    const ttl =
+      this.bus.live === false
+        ? Math.min(this.options.cacheTtlMs, this.options.cacheTtlWhileDownMs ?? 1_000)
+        : this.options.cacheTtlMs;
+    if (entry === undefined || now - entry.fetchedAt > ttl) {
       const row = await this.lookup(secret, current.hash);
       if (row === undefined || row.type !== parsed.type || row.mode !== parsed.mode) {
         if (entry !== undefined) this.cache.delete(current.hash);

@@ -1,0 +1,178 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { assertSchemaName } from './postgres-backend.js';
+
+export interface PostgresNotifierOptions {
+  url: string;
+  /** the store's schema: channels are namespaced by it, so installations sharing a database do not hear each other */
+  schema?: string;
+  /** first wait before reconnecting a dropped listening connection (default 100 ms), doubled up to `maxBackoffMs` */
+  minBackoffMs?: number;
+  /** longest wait between reconnection attempts (default 5 s) */
+  maxBackoffMs?: number;
+  /** connection problems (never carry the URL's password: pg's errors do not) */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * PostgreSQL LISTEN/NOTIFY as a small pub/sub, for when there is no Redis: one dedicated
+ * connection listens (and reconnects with backoff when it drops); notifications go out on a
+ * separate one so a publisher is never stuck behind a reconnect.
+ */
+export interface PostgresNotifier {
+  /**
+   * Listens on `channel`; resolves once the LISTEN is in place. `onResync` is called after the
+   * listening connection came back: notifications sent while it was down are lost, so whatever
+   * they kept fresh must be refreshed. Returns the unsubscribe.
+   */
+  subscribe(
+    channel: string,
+    handler: (message: string) => void,
+    onResync?: () => void,
+  ): Promise<() => Promise<void>>;
+  publish(channel: string, message: string): Promise<void>;
+  /** false while the listening connection is down (notifications may be missed) */
+  readonly live: boolean;
+  close(): Promise<void>;
+}
+
+/** PostgreSQL's identifier limit: a longer channel name would be truncated, and could collide. */
+const MAX_CHANNEL_BYTES = 63;
+
+/** The PostgreSQL channel for a logical channel in a schema: readable when short enough, hashed otherwise. */
+export function postgresChannelName(schema: string, channel: string): string {
+  const plain = `gatehouse:${schema}:${channel}`;
+  if (Buffer.byteLength(plain) <= MAX_CHANNEL_BYTES) return plain;
+  return `gatehouse:${createHash('sha256').update(`${schema}\0${channel}`).digest('hex').slice(0, 40)}`;
+}
+
+interface Subscription {
+  handler: (message: string) => void;
+  onResync: (() => void) | undefined;
+}
+
+export async function openPostgresNotifier(options: PostgresNotifierOptions): Promise<PostgresNotifier> {
+  const schema = options.schema ?? 'public';
+  assertSchemaName(schema);
+  const minBackoff = options.minBackoffMs ?? 100;
+  const maxBackoff = options.maxBackoffMs ?? 5_000;
+  const onError = options.onError ?? (() => {});
+  const publisher = new pg.Pool({ connectionString: options.url, max: 2, idleTimeoutMillis: 30_000 });
+  // an idle publishing connection the server drops is replaced on the next publish
+  publisher.on('error', onError);
+  /** PostgreSQL channel name → subscriptions on it */
+  const channels = new Map<string, Set<Subscription>>();
+  let client: pg.Client | null = null;
+  let live = false;
+  let closed = false;
+  let retry: NodeJS.Timeout | null = null;
+  let backoff = minBackoff;
+
+  async function connect(): Promise<pg.Client> {
+    // named, so an operator (or a test) can tell the listening connection in pg_stat_activity
+    const next = new pg.Client({ connectionString: options.url, application_name: 'gatehouse-listen' });
+    next.on('error', (err) => {
+      onError(err);
+      lost(next);
+    });
+    next.on('end', () => lost(next));
+    next.on('notification', (n) => {
+      const subs = channels.get(n.channel);
+      if (subs === undefined) return;
+      for (const sub of subs) sub.handler(n.payload ?? '');
+    });
+    try {
+      await next.connect();
+      for (const name of channels.keys()) await next.query(`LISTEN ${quote(name)}`);
+    } catch (err) {
+      next.removeAllListeners('end');
+      await next.end().catch(() => {});
+      throw err;
+    }
+    return next;
+  }
+
+  function lost(which: pg.Client): void {
+    if (client !== which) return;
+    client = null;
+    live = false;
+    which.removeAllListeners('notification');
+    void which.end().catch(() => {});
+    schedule();
+  }
+
+  function schedule(): void {
+    if (closed || retry !== null) return;
+    const wait = backoff;
+    backoff = Math.min(backoff * 2, maxBackoff);
+    retry = setTimeout(() => {
+      retry = null;
+      connect().then(
+        (next) => {
+          if (closed) {
+            void next.end().catch(() => {});
+            return;
+          }
+          client = next;
+          live = true;
+          backoff = minBackoff;
+          // whatever was sent while we were away is gone: everyone refreshes
+          for (const subs of channels.values()) for (const sub of subs) sub.onResync?.();
+        },
+        (err: unknown) => {
+          onError(err);
+          schedule();
+        },
+      );
+    }, wait);
+    retry.unref();
+  }
+
+  client = await connect();
+  live = true;
+
+  return {
+    get live() {
+      return live;
+    },
+    async subscribe(channel, handler, onResync) {
+      const name = postgresChannelName(schema, channel);
+      const sub: Subscription = { handler, onResync };
+      let subs = channels.get(name);
+      if (subs === undefined) {
+        subs = new Set();
+        channels.set(name, subs);
+        // when down, the reconnect LISTENs on every channel in the map
+        await client?.query(`LISTEN ${quote(name)}`);
+      }
+      subs.add(sub);
+      return async () => {
+        subs.delete(sub);
+        if (subs.size > 0 || channels.get(name) !== subs) return;
+        channels.delete(name);
+        await client?.query(`UNLISTEN ${quote(name)}`).catch(() => {});
+      };
+    },
+    async publish(channel, message) {
+      await publisher.query('select pg_notify($1, $2)', [postgresChannelName(schema, channel), message]);
+    },
+    async close() {
+      closed = true;
+      if (retry !== null) clearTimeout(retry);
+      const last = client;
+      client = null;
+      live = false;
+      channels.clear();
+      if (last !== null) {
+        last.removeAllListeners('end');
+        await last.end().catch(() => {});
+      }
+      await publisher.end();
+    },
+  };
+}
+
+/** A double-quoted identifier (channel names are built from a checked schema name and our constants). */
+function quote(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
