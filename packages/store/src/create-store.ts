@@ -23,11 +23,14 @@ export async function createStore(options: StoreOptions): Promise<Store> {
 class KyselyStore extends KyselyStoreOps implements Store {
   readonly dialect: Store['dialect'];
   readonly #backend: Backend;
+  /** a plain field, not `#`: tests wrap the store in a Proxy, which private fields do not see through */
+  private readonly sqliteFile: string | undefined;
 
   constructor(backend: Backend) {
     super(backend.db, backend.dialect);
     this.dialect = backend.dialect;
     this.#backend = backend;
+    this.sqliteFile = backend.file;
   }
 
   /**
@@ -61,7 +64,7 @@ class KyselyStore extends KyselyStoreOps implements Store {
    * write each batch in a transaction here.
    */
   openRequestLogWriter(): RequestLogBatchWriter {
-    const file = this.#backend.file;
+    const file = this.sqliteFile;
     if (file !== undefined) return openSqliteRequestLogWriter(file);
     return {
       write: (rows) => this.transaction((tx) => tx.insertRequestLogs(rows)),

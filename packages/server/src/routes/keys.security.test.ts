@@ -157,6 +157,7 @@ describe('keys: what an attacker tries', () => {
       clock: h.clock,
     });
     const app = await createApp({ runtime, logger: createLogger({ level: 'silent' }) });
+    calls.length = 0; // what setting up did (opening the request-log writer) is not a request's doing
     const good = generateApiKey('secret', 'live');
     const flipped = `${good.slice(0, 12)}${good[12] === 'a' ? 'b' : 'a'}${good.slice(13)}`;
     for (const key of [flipped, 'sk_live_', 'rk_test_0000', `${good}x`, 'adm_zzz']) {
