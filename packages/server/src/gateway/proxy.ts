@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import type { Clock } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { GatewayEngine } from './engine.js';
 import { readCappedBody } from './read-capped-body.js';
 import type { GatewayDecision, GatewayPrincipal, IdempotencyTicket } from './types.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './upstream-request-headers.js';
+import { UpstreamExchange } from './upstream-exchange.js';
+import { upstreamRequestHeaders } from './upstream-request-headers.js';
 import { writeRefusal, writeReplay } from './write-decision.js';
 
 export interface GatewayProxyOptions {
@@ -125,26 +125,22 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       path,
     );
     const headers = upstreamRequestHeaders(req.headers, identity, decision.clientIp);
-    let status = 0;
-    let capture: Capture | null = null;
+    const exchange = new UpstreamExchange(
+      res,
+      decision.requestId,
+      decision.headers,
+      ticket === null ? null : maxStoredResponse,
+    );
+    let status: number;
     try {
-      await pool.stream({ path, method, headers, body }, ({ statusCode, headers: upstreamHeaders }) => {
-        status = statusCode;
-        res.writeHead(
-          statusCode,
-          downstreamResponseHeaders(upstreamHeaders, decision.requestId, decision.headers),
-        );
-        if (ticket === null) return res;
-        const contentType = upstreamHeaders['content-type'];
-        capture = new Capture(res, maxStoredResponse, typeof contentType === 'string' ? contentType : null);
-        return capture.writable;
-      });
+      pool.dispatch({ path, method, headers, body }, exchange);
+      status = await exchange.done;
     } catch (err) {
       if (ticket !== null) void engine.releaseIdempotency(ticket).catch(() => {});
       if (res.headersSent) {
         // the answer was on its way: all we can do is cut it, so the client sees it incomplete
         res.destroy();
-        record(req, decision, createdAt, start, status, 'upstream_unavailable');
+        record(req, decision, createdAt, start, exchange.status, 'upstream_unavailable');
         return;
       }
       const code = TIMEOUT_CODES.has((err as { code?: string }).code ?? '')
@@ -160,12 +156,9 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       return;
     }
     if (ticket !== null) {
-      const c = capture as Capture | null;
-      const stored = c?.result(status);
+      const stored = exchange.stored();
       const done =
-        stored === undefined || stored === null
-          ? engine.releaseIdempotency(ticket)
-          : engine.completeIdempotency(ticket, stored);
+        stored === null ? engine.releaseIdempotency(ticket) : engine.completeIdempotency(ticket, stored);
       void done.catch((err: unknown) => options.logger?.error({ err }, 'idempotent answer not kept'));
     }
     record(req, decision, createdAt, start, status, null);
@@ -191,45 +184,4 @@ function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return req.headers['transfer-encoding'] !== undefined;
-}
-
-/** Passes an upstream answer on while keeping a copy (up to a cap) for idempotent replay. */
-class Capture {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private over = false;
-  readonly writable: Writable;
-
-  constructor(
-    res: ServerResponse,
-    private readonly max: number,
-    private readonly contentType: string | null,
-  ) {
-    this.writable = new Writable({
-      write: (chunk: Buffer, _encoding, callback) => {
-        if (!this.over) {
-          this.size += chunk.length;
-          if (this.size > this.max) {
-            this.over = true;
-            this.chunks.length = 0;
-          } else this.chunks.push(chunk);
-        }
-        if (res.write(chunk)) callback();
-        else res.once('drain', () => callback());
-      },
-      final: (callback) => {
-        res.end(callback);
-      },
-      destroy: (err, callback) => {
-        if (err) res.destroy(err);
-        callback(err);
-      },
-    });
-  }
-
-  /** The answer to keep, or null when it was too large to keep. */
-  result(status: number): { status: number; contentType: string | null; body: string } | null {
-    if (this.over) return null;
-    return { status, contentType: this.contentType, body: Buffer.concat(this.chunks).toString('base64') };
-  }
 }
