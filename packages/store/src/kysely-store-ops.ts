@@ -26,6 +26,7 @@ import type {
   AuditFilter,
   AuditInput,
   AuditRow,
+  ClaimedWebhookDelivery,
   CompleteAttemptInput,
   EventFilter,
   EventRow,
@@ -45,6 +46,7 @@ import type {
   WebhookEndpointPatch,
   WebhookEndpointRow,
 } from './types.js';
+import { claimWebhookAttemptRows, completeWebhookAttemptRows } from './webhook-attempt-writes.js';
 
 /** Entries per UPDATE in touchKeys: 5 parameters each, well under every dialect's limit. */
 const TOUCH_BATCH = 200;
@@ -53,8 +55,6 @@ const DEFAULT_AUDIT_BATCH = 500;
 const DELIVERY_CHUNK = 500;
 /** Ids per IN list when reading attempts, events or endpoints by id. */
 const ATTEMPT_ID_CHUNK = 500;
-/** Deliveries per statement in completeWebhookAttempts (one JSON parameter for all of them). */
-const COMPLETE_CHUNK = 1000;
 
 /** StoreOps over a Kysely instance: the pool itself, or one transaction. Dialect-free. */
 export class KyselyStoreOps implements StoreOps {
@@ -499,86 +499,33 @@ export class KyselyStoreOps implements StoreOps {
     return rows.map(toWebhookDeliveryRow).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0));
   }
 
+  async claimWebhookAttempts(
+    owner: string,
+    now: number,
+    limit: number,
+    leaseMs: number,
+  ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1)
+      throw new RangeError('leaseMs must be a positive integer');
+    const claim = (db: Kysely<Database>) =>
+      claimWebhookAttemptRows(db, this.sqlDialect, owner, now, limit, leaseMs);
+    // One statement is atomic on PostgreSQL; SQLite takes its write lock up front in a transaction.
+    return this.db.isTransaction || this.sqlDialect === 'postgres'
+      ? claim(this.db)
+      : this.db.transaction().execute(claim);
+  }
+
   async completeWebhookAttempt(input: CompleteAttemptInput): Promise<boolean> {
     return (await this.completeWebhookAttempts([input])).length === 1;
   }
 
-  /**
-   * Per chunk, with the inputs passed as one JSON parameter (read by `json_each` on SQLite and
-   * `json_to_recordset` on PostgreSQL, so a batch costs one bind and no per-row SQL): first the
-   * deliveries on their second or later attempt move their previous attempt from their row to
-   * `webhook_attempts`; then one UPDATE … FROM records the new attempt on every delivery whose
-   * lease its owner still holds, RETURNING which ones.
-   */
   async completeWebhookAttempts(inputs: readonly CompleteAttemptInput[]): Promise<string[]> {
     if (inputs.length === 0) return [];
     if (new Set(inputs.map((i) => i.attempt.deliveryId)).size !== inputs.length)
       throw new RangeError('one input per delivery');
-    const complete = async (db: Kysely<Database>) => {
-      const recorded: string[] = [];
-      for (let i = 0; i < inputs.length; i += COMPLETE_CHUNK) {
-        const chunk = inputs.slice(i, i + COMPLETE_CHUNK);
-        const v = this.#outcomeValues(chunk);
-        if (chunk.some((c) => c.attempt.attempt > 1)) {
-          await sql`
-            with v as (${v})
-            insert into webhook_attempts (delivery_id, attempt, endpoint_id, started_at, status_code,
-              latency_ms, response_excerpt, error_code, succeeded)
-            select d.id, d.attempts, d.endpoint_id, d.last_attempt_at, d.last_status_code,
-              d.last_latency_ms, d.last_excerpt, d.last_error, d.last_succeeded
-            from webhook_deliveries d join v on d.id = v.id and d.lease_owner = v.lease_owner
-            where d.status = 'pending' and d.attempts > 0 and d.last_succeeded is not null
-            on conflict (delivery_id, attempt) do nothing`.execute(db);
-        }
-        const { rows } = await sql<{ id: string }>`
-          with v as (${v})
-          update webhook_deliveries
-          set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
-              completed_at = v.completed_at, lease_owner = null, lease_until = null,
-              last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code,
-              last_latency_ms = v.last_latency_ms, last_error = v.last_error,
-              last_excerpt = v.last_excerpt, last_succeeded = v.last_succeeded
-          from v
-          where webhook_deliveries.id = v.id and webhook_deliveries.lease_owner = v.lease_owner
-            and webhook_deliveries.status = 'pending'
-          returning webhook_deliveries.id`.execute(db);
-        recorded.push(...rows.map((r) => r.id));
-      }
-      return recorded;
-    };
+    const complete = (db: Kysely<Database>) => completeWebhookAttemptRows(db, this.sqlDialect, inputs);
     return this.db.isTransaction ? complete(this.db) : this.db.transaction().execute(complete);
-  }
-
-  /** The outcomes as a table `v` read from one JSON parameter. */
-  #outcomeValues(chunk: readonly CompleteAttemptInput[]) {
-    const json = JSON.stringify(
-      chunk.map((c) => ({
-        id: c.attempt.deliveryId,
-        lease_owner: c.leaseOwner,
-        status: c.status,
-        attempts: c.attempt.attempt,
-        next_attempt_at: c.nextAttemptAt,
-        completed_at: c.completedAt,
-        last_attempt_at: c.attempt.startedAt,
-        last_status_code: c.attempt.statusCode,
-        last_latency_ms: c.attempt.latencyMs,
-        last_error: c.attempt.errorCode,
-        last_excerpt: c.attempt.responseExcerpt,
-        last_succeeded: c.attempt.succeeded ? 1 : 0,
-      })),
-    );
-    if (this.sqlDialect === 'postgres')
-      return sql`select * from json_to_recordset(${json}::json) as x(id text, lease_owner text,
-        status text, attempts integer, next_attempt_at bigint, completed_at bigint,
-        last_attempt_at bigint, last_status_code integer, last_latency_ms double precision,
-        last_error text, last_excerpt text, last_succeeded integer)`;
-    return sql`select value ->> 'id' as id, value ->> 'lease_owner' as lease_owner,
-        value ->> 'status' as status, value ->> 'attempts' as attempts,
-        value ->> 'next_attempt_at' as next_attempt_at, value ->> 'completed_at' as completed_at,
-        value ->> 'last_attempt_at' as last_attempt_at, value ->> 'last_status_code' as last_status_code,
-        value ->> 'last_latency_ms' as last_latency_ms, value ->> 'last_error' as last_error,
-        value ->> 'last_excerpt' as last_excerpt, value ->> 'last_succeeded' as last_succeeded
-      from json_each(${json})`;
   }
 
   async releaseWebhookLeases(owner: string, ids: readonly string[], nextAttemptAt?: number): Promise<number> {

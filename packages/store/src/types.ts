@@ -237,6 +237,16 @@ export interface WebhookAttemptRow {
   succeeded: boolean;
 }
 
+/** A delivery leased by claimWebhookAttempts: what its next attempt needs. */
+export interface ClaimedWebhookDelivery {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  /** attempts made so far */
+  attempts: number;
+  nextAttemptAt: number;
+}
+
 /** What the dispatcher records after an attempt: the attempt row and the delivery's new state. */
 export interface CompleteAttemptInput {
   leaseOwner: string;
@@ -327,6 +337,16 @@ export interface StoreOps {
     limit: number,
     leaseMs: number,
   ): Promise<WebhookDeliveryRow[]>;
+  /**
+   * claimDueWebhookDeliveries for the dispatcher's hot path: the same leases in one statement,
+   * returning only what an attempt needs (due order), with the events they carry.
+   */
+  claimWebhookAttempts(
+    owner: string,
+    now: number,
+    limit: number,
+    leaseMs: number,
+  ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }>;
   /**
    * Records an attempt and moves the delivery to its next state, if `leaseOwner` still holds
    * the lease. Returns false (and records nothing) when the lease was lost meanwhile.

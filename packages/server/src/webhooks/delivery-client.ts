@@ -1,5 +1,7 @@
 import type { LookupAddress, LookupOneOptions } from 'node:dns';
-import { redactSecrets } from '@gatehouse/core';
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import { redactSecrets, type WebhookHeaders } from '@gatehouse/core';
 import { Pool } from 'undici';
 import type { WebhookTarget } from './webhook-url-guard.js';
 
@@ -17,7 +19,7 @@ export interface DeliveryResult {
 
 export interface DeliveryRequest {
   target: WebhookTarget;
-  headers: Record<string, string>;
+  headers: Record<string, string> | WebhookHeaders;
   body: string;
   /** whose keep-alive pool to use (the endpoint's id): endpoints on one origin do not share connections */
   pool?: string;
@@ -33,6 +35,14 @@ export interface DeliveryClientOptions {
 }
 
 const EXCERPT_BYTES = 1024;
+/** attempts started within this many ms share one timeout signal (see `#deadline`) */
+const DEADLINE_SLOT_MS = 100;
+
+type Deadline = EventEmitter & { timedOut: boolean };
+
+function poolKey(target: WebhookTarget, name: string): string {
+  return `${name}|${target.url.origin}|${target.address}`;
+}
 const MAX_POOLS = 1000;
 
 /**
@@ -44,7 +54,10 @@ const MAX_POOLS = 1000;
  */
 export class DeliveryClient {
   readonly #pools = new Map<string, Pool>();
+  /** each target's pool and request path, worked out once (a target serves many attempts) */
+  readonly #routes = new WeakMap<WebhookTarget, { pool: Pool; path: string }>();
   readonly #options: Required<DeliveryClientOptions>;
+  #slot: { slot: number; emitter: Deadline } | undefined;
 
   constructor(options: DeliveryClientOptions = {}) {
     this.#options = {
@@ -57,20 +70,19 @@ export class DeliveryClient {
 
   async send(request: DeliveryRequest): Promise<DeliveryResult> {
     const started = performance.now();
-    const { url } = request.target;
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), this.#options.totalTimeoutMs);
+    const route = this.#route(request.target, request.pool ?? '');
+    const deadline = this.#deadline(started);
     try {
-      const response = await this.#pool(request.target, request.pool ?? '').request({
+      const response = await route.pool.request({
         method: 'POST',
-        path: `${url.pathname}${url.search}`,
+        path: route.path,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Gatehouse-Webhooks/1',
           ...request.headers,
         },
         body: request.body,
-        signal: abort.signal,
+        signal: deadline,
       });
       const excerpt = await readExcerpt(response.body);
       const retryAfter = headerValue(response.headers['retry-after']);
@@ -87,12 +99,31 @@ export class DeliveryClient {
         statusCode: null,
         latencyMs: performance.now() - started,
         excerpt: null,
-        errorCode: abort.signal.aborted ? 'timeout' : errorCodeOf(error),
+        errorCode: deadline.timedOut ? 'timeout' : errorCodeOf(error),
         retryAfterMs: undefined,
       };
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  /**
+   * The abort signal of an attempt started at `now`: attempts started in the same
+   * DEADLINE_SLOT_MS share one emitter, aborted when the last of them has had its total
+   * timeout. An AbortController and a timer per attempt cost more than the rest of the
+   * request (the AbortSignal is an EventTarget tracked by weak references); undici accepts
+   * an emitter as the signal.
+   */
+  #deadline(now: number): Deadline {
+    const slot = Math.floor(now / DEADLINE_SLOT_MS);
+    if (this.#slot?.slot === slot) return this.#slot.emitter;
+    const emitter = Object.assign(new EventEmitter(), { timedOut: false });
+    emitter.setMaxListeners(0);
+    const delay = (slot + 1) * DEADLINE_SLOT_MS - now + this.#options.totalTimeoutMs;
+    setTimeout(() => {
+      emitter.timedOut = true;
+      emitter.emit('abort');
+    }, delay).unref();
+    this.#slot = { slot, emitter };
+    return emitter;
   }
 
   async close(): Promise<void> {
@@ -101,8 +132,18 @@ export class DeliveryClient {
     await Promise.allSettled(pools.map((p) => p.close()));
   }
 
+  #route(target: WebhookTarget, name: string): { pool: Pool; path: string } {
+    let route = this.#routes.get(target);
+    // a pool closed since (evicted, or the client closed) is replaced
+    if (route === undefined || route.pool.closed || route.pool.destroyed) {
+      route = { pool: this.#pool(target, name), path: `${target.url.pathname}${target.url.search}` };
+      this.#routes.set(target, route);
+    }
+    return route;
+  }
+
   #pool(target: WebhookTarget, name: string): Pool {
-    const key = `${name}|${target.url.origin}|${target.address}`;
+    const key = poolKey(target, name);
     let pool = this.#pools.get(key);
     if (pool) return pool;
     if (this.#pools.size >= MAX_POOLS) {
@@ -134,25 +175,38 @@ export class DeliveryClient {
   }
 }
 
-async function readExcerpt(body: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
+/**
+ * At most 1 KiB of the body (then the rest is cut off), redacted. Listeners rather than an
+ * async iterator: most receivers answer with an empty or tiny body, and this is the hot path.
+ */
+function readExcerpt(body: Readable): Promise<string | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      body.off('data', onData);
+      if (size >= EXCERPT_BYTES) body.destroy();
+      if (size === 0) return resolve(null);
+      const text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks))
+        .subarray(0, EXCERPT_BYTES)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '');
+      resolve(redactSecrets(text));
+    };
+    const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
-      if (size >= EXCERPT_BYTES) break;
-    }
-  } catch {
+      if (size >= EXCERPT_BYTES) finish();
+    };
+    body.on('data', onData);
     // a body cut short still leaves the excerpt read so far
-  }
-  if (size >= EXCERPT_BYTES) body.destroy?.();
-  if (size === 0) return null;
-  const text = Buffer.concat(chunks)
-    .subarray(0, EXCERPT_BYTES)
-    .toString('utf8')
-    .replace(/\uFFFD+$/, '');
-  return redactSecrets(text);
+    body.once('end', finish);
+    body.once('error', finish);
+    body.once('close', finish);
+  });
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

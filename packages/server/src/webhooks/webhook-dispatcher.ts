@@ -10,11 +10,11 @@ import {
   webhookHeaders,
 } from '@gatehouse/core';
 import type {
+  ClaimedWebhookDelivery,
   CompleteAttemptInput,
   Store,
   StoreOps,
   WebhookAttemptRow,
-  WebhookDeliveryRow,
   WebhookEndpointRow,
 } from '@gatehouse/store';
 import type { Logger } from 'pino';
@@ -59,7 +59,7 @@ const FLUSH_TRIES = 3;
 
 /** What one claimed delivery needs to be sent: its event's payload and its endpoint's checked address. */
 interface Job {
-  delivery: WebhookDeliveryRow;
+  delivery: ClaimedWebhookDelivery;
   body: string;
   target: Promise<WebhookTarget | { errorCode: string }>;
 }
@@ -227,15 +227,15 @@ export class WebhookDispatcher {
   async #claim(room: number): Promise<number> {
     if (room <= 0) return 0;
     const { store, clock } = this.#o;
-    const claimed = await store.claimDueWebhookDeliveries(this.owner, clock.now(), room, this.#o.leaseMs);
+    const { deliveries: claimed, events } = await store.claimWebhookAttempts(
+      this.owner,
+      clock.now(),
+      room,
+      this.#o.leaseMs,
+    );
     this.#moreDue = claimed.length === room;
     if (claimed.length === 0) return 0;
-    const eventIds = [...new Set(claimed.map((d) => d.eventId))];
-    const endpointIds = [...new Set(claimed.map((d) => d.endpointId))];
-    const [events, endpoints] = await Promise.all([
-      store.getEvents(eventIds),
-      store.getWebhookEndpoints(endpointIds),
-    ]);
+    const endpoints = await store.getWebhookEndpoints([...new Set(claimed.map((d) => d.endpointId))]);
     const bodies = new Map(events.map((e) => [e.id, eventPayload(e)]));
     const now = clock.now();
     // The address of each endpoint is resolved and checked once per claim, at delivery time.
@@ -395,11 +395,11 @@ export class WebhookDispatcher {
       body: job.body,
       ...(row.signing === 'v1' ? { secrets: keys as Uint8Array[] } : { privateKeys: keys as KeyObject[] }),
     });
-    return this.#o.client.send({ target, headers: { ...headers }, body: job.body, pool: row.id });
+    return this.#o.client.send({ target, headers, body: job.body, pool: row.id });
   }
 
   /** The attempt's row and the delivery's next state (the retry schedule), queued to be written. */
-  #complete(delivery: WebhookDeliveryRow, startedAt: number, result: DeliveryResult): void {
+  #complete(delivery: ClaimedWebhookDelivery, startedAt: number, result: DeliveryResult): void {
     const now = this.#o.clock.now();
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const number = delivery.attempts + 1;

@@ -326,6 +326,45 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       expect(await store.completeWebhookAttempts([])).toEqual([]);
     });
 
+    it('claims attempts with their events in due order; leased ones wait for their lease to run out', async () => {
+      const store = await (await databases.create()).open();
+      await store.migrate();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const second = webhookEndpointFixture(account.id);
+      await store.insertWebhookEndpoint(second);
+      const late = await publish(store, account.id, [endpoint.id, second.id], T + 20);
+      const early = await publish(store, account.id, [endpoint.id], T + 10);
+      const notDue = await publish(store, account.id, [endpoint.id], T + 1_000);
+      const first = await store.claimWebhookAttempts('w', T + 100, 2, 5_000);
+      expect(first.deliveries).toEqual([
+        {
+          id: early.deliveries[0]!.id,
+          eventId: early.event.id,
+          endpointId: endpoint.id,
+          attempts: 0,
+          nextAttemptAt: T + 10,
+        },
+        expect.objectContaining({ eventId: late.event.id, attempts: 0, nextAttemptAt: T + 20 }),
+      ]);
+      expect([...first.events].sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual(
+        [early.event, late.event].sort((a, b) => (a.id < b.id ? -1 : 1)),
+      );
+      expect(await store.getWebhookDelivery(early.deliveries[0]!.id)).toMatchObject({
+        leaseOwner: 'w',
+        leaseUntil: T + 5_100,
+      });
+      const rest = await store.claimWebhookAttempts('x', T + 100, 10, 60_000);
+      expect(rest.deliveries.map((d) => d.eventId)).toEqual([late.event.id]);
+      expect(rest.events).toEqual([late.event]);
+      expect((await store.claimWebhookAttempts('x', T + 100, 10, 5_000)).deliveries).toEqual([]);
+      // w's leases run out: another worker takes them over
+      const taken = await store.claimWebhookAttempts('y', T + 5_100, 10, 5_000);
+      expect(taken.deliveries.map((d) => d.id).sort()).toEqual(
+        [...first.deliveries.map((d) => d.id), notDue.deliveries[0]!.id].sort(),
+      );
+      await expect(store.claimWebhookAttempts('y', T, 0, 5_000)).rejects.toThrow(RangeError);
+    });
+
     it('reads events and endpoints by id, and clears endpoints’ failure runs', async () => {
       const store = shared();
       const { account, endpoint } = await endpointWithAccount(store, { failingSince: T });
@@ -447,7 +486,10 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       const duplicates: string[] = [];
       const worker = async (store: Store, owner: string) => {
         for (;;) {
-          const batch = await store.claimDueWebhookDeliveries(owner, T, 7, 600_000);
+          // both claims, the general one and the dispatcher's, share the leases
+          const batch = owner.endsWith('1')
+            ? await store.claimDueWebhookDeliveries(owner, T, 7, 600_000)
+            : (await store.claimWebhookAttempts(owner, T, 7, 600_000)).deliveries;
           if (batch.length === 0) return;
           for (const d of batch) {
             if (seen.has(d.id)) duplicates.push(d.id);

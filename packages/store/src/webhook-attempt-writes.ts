@@ -1,0 +1,205 @@
+import { CompiledQuery, type Kysely } from 'kysely';
+import { toEventRow } from './rows.js';
+import type { Database } from './schema.js';
+import type { ClaimedWebhookDelivery, CompleteAttemptInput, EventRow } from './types.js';
+
+// The dispatcher records attempts at the delivery rate, so these statements have fixed texts
+// (prepared once: see the SQLite backend's statement cache) instead of a query built per batch.
+
+/** SQLite: one prepared UPDATE per delivery, all inside the caller's transaction. */
+const SQLITE_COMPLETE = `update webhook_deliveries
+  set status = ?, attempts = ?, next_attempt_at = ?, completed_at = ?, lease_owner = null,
+    lease_until = null, last_attempt_at = ?, last_status_code = ?, last_latency_ms = ?,
+    last_error = ?, last_excerpt = ?, last_succeeded = ?
+  where id = ? and lease_owner = ? and status = 'pending'`;
+
+/** SQLite: the delivery's previous attempt (on its row) moves to the attempt history. */
+const SQLITE_ARCHIVE = `insert into webhook_attempts (delivery_id, attempt, endpoint_id, started_at,
+    status_code, latency_ms, response_excerpt, error_code, succeeded)
+  select id, attempts, endpoint_id, last_attempt_at, last_status_code, last_latency_ms,
+    last_excerpt, last_error, last_succeeded
+  from webhook_deliveries
+  where id = ? and lease_owner = ? and status = 'pending' and attempts > 0
+    and last_succeeded is not null
+  on conflict (delivery_id, attempt) do nothing`;
+
+/**
+ * PostgreSQL: one statement per batch. The columns travel as arrays and `unnest` turns them
+ * back into rows; `id = any($1)` lets the planner find the rows by primary key.
+ */
+const POSTGRES_COMPLETE = `update webhook_deliveries as d
+  set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+    completed_at = v.completed_at, lease_owner = null, lease_until = null,
+    last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code,
+    last_latency_ms = v.last_latency_ms, last_error = v.last_error,
+    last_excerpt = v.last_excerpt, last_succeeded = v.last_succeeded
+  from unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::bigint[],
+    $7::bigint[], $8::integer[], $9::double precision[], $10::text[], $11::text[], $12::integer[])
+    as v(id, lease_owner, status, attempts, next_attempt_at, completed_at, last_attempt_at,
+      last_status_code, last_latency_ms, last_error, last_excerpt, last_succeeded)
+  where d.id = any($1::text[]) and d.id = v.id and d.lease_owner = v.lease_owner
+    and d.status = 'pending'
+  returning d.id`;
+
+const POSTGRES_ARCHIVE = `insert into webhook_attempts (delivery_id, attempt, endpoint_id, started_at,
+    status_code, latency_ms, response_excerpt, error_code, succeeded)
+  select d.id, d.attempts, d.endpoint_id, d.last_attempt_at, d.last_status_code,
+    d.last_latency_ms, d.last_excerpt, d.last_error, d.last_succeeded
+  from webhook_deliveries as d join unnest($1::text[], $2::text[]) as v(id, lease_owner)
+    on d.id = v.id and d.lease_owner = v.lease_owner
+  where d.id = any($1::text[]) and d.status = 'pending' and d.attempts > 0
+    and d.last_succeeded is not null
+  on conflict (delivery_id, attempt) do nothing`;
+
+/** Deliveries per PostgreSQL statement (arrays, so only the message size bounds it). */
+const POSTGRES_CHUNK = 2000;
+
+/**
+ * Records each attempt on its delivery's row if its owner still holds the lease, after moving
+ * the delivery's previous attempt (second and later attempts) to `webhook_attempts`. Run it in
+ * a transaction. Returns the ids of the deliveries recorded.
+ */
+export async function completeWebhookAttemptRows(
+  db: Kysely<Database>,
+  dialect: 'sqlite' | 'postgres',
+  inputs: readonly CompleteAttemptInput[],
+): Promise<string[]> {
+  const recorded: string[] = [];
+  if (dialect === 'postgres') {
+    for (let i = 0; i < inputs.length; i += POSTGRES_CHUNK) {
+      const chunk = inputs.slice(i, i + POSTGRES_CHUNK);
+      const retries = chunk.filter((c) => c.attempt.attempt > 1);
+      if (retries.length > 0) {
+        await db.executeQuery(
+          CompiledQuery.raw(POSTGRES_ARCHIVE, [
+            retries.map((c) => c.attempt.deliveryId),
+            retries.map((c) => c.leaseOwner),
+          ]),
+        );
+      }
+      const { rows } = await db.executeQuery<{ id: string }>(
+        CompiledQuery.raw(POSTGRES_COMPLETE, postgresColumns(chunk)),
+      );
+      for (const r of rows) recorded.push(r.id);
+    }
+    return recorded;
+  }
+  for (const c of inputs) {
+    const a = c.attempt;
+    if (a.attempt > 1) await db.executeQuery(CompiledQuery.raw(SQLITE_ARCHIVE, [a.deliveryId, c.leaseOwner]));
+    const result = await db.executeQuery(
+      CompiledQuery.raw(SQLITE_COMPLETE, [
+        c.status,
+        a.attempt,
+        c.nextAttemptAt,
+        c.completedAt,
+        a.startedAt,
+        a.statusCode,
+        a.latencyMs,
+        a.errorCode,
+        a.responseExcerpt,
+        a.succeeded ? 1 : 0,
+        a.deliveryId,
+        c.leaseOwner,
+      ]),
+    );
+    if (Number(result.numAffectedRows ?? 0n) > 0) recorded.push(a.deliveryId);
+  }
+  return recorded;
+}
+
+function postgresColumns(chunk: readonly CompleteAttemptInput[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 12 }, () => new Array(chunk.length));
+  chunk.forEach((c, i) => {
+    const a = c.attempt;
+    const values = [
+      a.deliveryId,
+      c.leaseOwner,
+      c.status,
+      a.attempt,
+      c.nextAttemptAt,
+      c.completedAt,
+      a.startedAt,
+      a.statusCode,
+      a.latencyMs,
+      a.errorCode,
+      a.responseExcerpt,
+      a.succeeded ? 1 : 0,
+    ];
+    for (let k = 0; k < values.length; k++) (columns[k] as unknown[])[i] = values[k];
+  });
+  return columns;
+}
+
+/** The due, unleased deliveries, oldest due first (`status` a literal: the partial index applies). */
+const due = (now: string, limit: string) => `select id from webhook_deliveries
+    where status = 'pending' and next_attempt_at <= ${now}
+      and (lease_until is null or lease_until <= ${now})
+    order by next_attempt_at limit ${limit}`;
+
+/**
+ * PostgreSQL: lease and read the events in one round trip. SKIP LOCKED passes over rows a
+ * concurrent claimer is leasing; `id = any(array(…))` makes the planner fetch the chosen rows
+ * by primary key.
+ */
+const POSTGRES_CLAIM = `with claimed as (
+    update webhook_deliveries set lease_owner = $1, lease_until = $2
+    where id = any(array(${due('$3', '$4')} for update skip locked))
+    returning id, event_id, endpoint_id, attempts, next_attempt_at)
+  select c.id, c.event_id, c.endpoint_id, c.attempts, c.next_attempt_at, e.account_id, e.mode,
+    e.type, e.data, e.request_id, e.created_at
+  from claimed as c join events as e on e.id = c.event_id`;
+
+/** SQLite: the same lease (the caller's transaction holds the write lock), then the events. */
+const SQLITE_CLAIM = `update webhook_deliveries set lease_owner = ?, lease_until = ?
+  where id in (${due('?', '?')})
+  returning id, event_id, endpoint_id, attempts, next_attempt_at`;
+const SQLITE_EVENTS = `select * from events where id in (select value from json_each(?))`;
+
+interface ClaimRow {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  attempts: number;
+  next_attempt_at: number;
+}
+
+export async function claimWebhookAttemptRows(
+  db: Kysely<Database>,
+  dialect: 'sqlite' | 'postgres',
+  owner: string,
+  now: number,
+  limit: number,
+  leaseMs: number,
+): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }> {
+  const events = new Map<string, EventRow>();
+  let rows: ClaimRow[];
+  if (dialect === 'postgres') {
+    type Joined = ClaimRow & Omit<Parameters<typeof toEventRow>[0], 'id'>;
+    const params = [owner, now + leaseMs, now, limit];
+    rows = (await db.executeQuery<Joined>(CompiledQuery.raw(POSTGRES_CLAIM, params))).rows;
+    for (const r of rows as Joined[]) {
+      if (!events.has(r.event_id)) events.set(r.event_id, toEventRow({ ...r, id: r.event_id }));
+    }
+  } else {
+    const params = [owner, now + leaseMs, now, now, limit];
+    rows = (await db.executeQuery<ClaimRow>(CompiledQuery.raw(SQLITE_CLAIM, params))).rows;
+    const ids = [...new Set(rows.map((r) => r.event_id))];
+    if (ids.length > 0) {
+      const found = await db.executeQuery<Parameters<typeof toEventRow>[0]>(
+        CompiledQuery.raw(SQLITE_EVENTS, [JSON.stringify(ids)]),
+      );
+      for (const r of found.rows) events.set(r.id, toEventRow(r));
+    }
+  }
+  const deliveries = rows
+    .map((r) => ({
+      id: r.id,
+      eventId: r.event_id,
+      endpointId: r.endpoint_id,
+      attempts: Number(r.attempts),
+      nextAttemptAt: Number(r.next_attempt_at),
+    }))
+    .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
+  return { deliveries, events: [...events.values()] };
+}
