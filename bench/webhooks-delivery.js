@@ -7,7 +7,7 @@
 // those is the next step); publish → receiver at 200 events/s: p50 1.6 ms, p95 6.5 ms.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,10 +21,9 @@ import { Pool } from 'undici';
 const PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ENDPOINTS = 16;
 const PER_ENDPOINT = 4; // the dispatcher's default per-endpoint concurrency
-const EVENTS = 250; // × 16 endpoints = 4,000 deliveries per round
-const ROUNDS = 3;
+const EVENTS = 500; // × 16 endpoints = 8,000 deliveries per round
+const ROUNDS = 5;
 const cli = { principal: { kind: 'cli', user: 'bench' }, ip: null, requestId: null };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (xs, p) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const epochMs = () => performance.timeOrigin + performance.now();
@@ -56,6 +55,11 @@ async function receiver() {
       child.send({ type: 'until', n });
       await done;
     },
+    async cpu() {
+      const done = next('cpu');
+      child.send({ type: 'cpu' });
+      return (await done).usage;
+    },
     async arrivals() {
       const done = next('arrivals');
       child.send({ type: 'arrivals' });
@@ -69,7 +73,50 @@ async function receiver() {
   };
 }
 
-async function outbox(dialect, rx) {
+/**
+ * CPU time of every `postgres` process on the machine, in ms (Linux /proc; null elsewhere).
+ * Other users of the same server are counted too: on a shared machine it is an upper bound.
+ */
+function postgresCpuMs() {
+  try {
+    let ticks = 0;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (!stat.includes('(postgres)')) continue;
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    return ticks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** Runs one round of n deliveries: per second, and CPU µs per delivery in each process. */
+async function measured(rx, n, send) {
+  const pg0 = postgresCpuMs();
+  const rx0 = await rx.cpu();
+  const self0 = process.cpuUsage();
+  const started = performance.now();
+  await send();
+  const seconds = (performance.now() - started) / 1000;
+  const self = process.cpuUsage(self0);
+  const rx1 = await rx.cpu();
+  const pg1 = postgresCpuMs();
+  return {
+    perSecond: n / seconds,
+    senderUs: (self.user + self.system) / n,
+    receiverUs: (rx1.user + rx1.system - rx0.user - rx0.system) / n,
+    postgresUs: pg0 === null || pg1 === null ? null : ((pg1 - pg0) * 1000) / n,
+  };
+}
+
+async function outbox(dialect, rx, pollMs = 20) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-wh-'));
   const schema = `gh_bench_wh_${randomBytes(5).toString('hex')}`;
   const store = await createStore(
@@ -95,6 +142,9 @@ async function outbox(dialect, rx) {
     });
     endpoints.push({ id: created.id, url: created.url, secret: created.secret });
   }
+  // One worker for every round, stopped until a round starts it.
+  const worker = runtime.startWebhookDispatcher({ pollMs });
+  await worker.stop();
   const publish = async () => {
     const ids = [];
     for (let i = 0; i < EVENTS; i++) {
@@ -116,13 +166,12 @@ async function outbox(dialect, rx) {
     async round() {
       await publish();
       await rx.reset();
-      const started = performance.now();
-      const worker = runtime.startWebhookDispatcher({ pollMs: 20 });
-      worker.start(); // the same worker again after the previous round's stop()
-      await rx.until(EVENTS * ENDPOINTS);
-      const seconds = (performance.now() - started) / 1000;
+      const result = await measured(rx, EVENTS * ENDPOINTS, async () => {
+        worker.start(); // the same worker again after the previous round's stop()
+        await rx.until(EVENTS * ENDPOINTS);
+      });
       await worker.stop();
-      return (EVENTS * ENDPOINTS) / seconds;
+      return result;
     },
     async close() {
       await runtime.close();
@@ -152,36 +201,36 @@ function bare(rx, endpoints, events) {
   return {
     async round() {
       await rx.reset();
-      const started = performance.now();
-      await Promise.all(
-        targets.flatMap((t) => {
-          let next = 0;
-          return Array.from({ length: PER_ENDPOINT }, async () => {
-            while (next < events.length) {
-              const event = events[next++];
-              const headers = webhookHeaders({
-                id: event.id,
-                timestamp: Math.floor(Date.now() / 1000),
-                body: event.body,
-                secrets: t.keys,
-              });
-              const r = await t.pool.request({
-                method: 'POST',
-                path: t.path,
-                headers: {
-                  'content-type': 'application/json',
-                  'user-agent': 'Gatehouse-Webhooks/1',
-                  ...headers,
-                },
-                body: event.body,
-              });
-              await r.body.dump();
-            }
-          });
-        }),
-      );
-      await rx.until(events.length * targets.length);
-      return (events.length * targets.length) / ((performance.now() - started) / 1000);
+      return measured(rx, events.length * targets.length, async () => {
+        await Promise.all(
+          targets.flatMap((t) => {
+            let next = 0;
+            return Array.from({ length: PER_ENDPOINT }, async () => {
+              while (next < events.length) {
+                const event = events[next++];
+                const headers = webhookHeaders({
+                  id: event.id,
+                  timestamp: Math.floor(Date.now() / 1000),
+                  body: event.body,
+                  secrets: t.keys,
+                });
+                const r = await t.pool.request({
+                  method: 'POST',
+                  path: t.path,
+                  headers: {
+                    'content-type': 'application/json',
+                    'user-agent': 'Gatehouse-Webhooks/1',
+                    ...headers,
+                  },
+                  body: event.body,
+                });
+                await r.body.dump();
+              }
+            });
+          }),
+        );
+        await rx.until(events.length * targets.length);
+      });
     },
     close: () => Promise.all(targets.map((t) => t.pool.close())),
   };
@@ -214,15 +263,32 @@ export async function run() {
   const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   for (let r = 0; r < ROUNDS; r++)
     for (const [k, v] of Object.entries(variants)) samples[k].push(await v.round());
-  const perSecond = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, Math.round(median(xs))]));
+  // each variant's median round (by deliveries per second), with its CPU figures
+  const rounds = Object.fromEntries(
+    Object.entries(samples).map(([k, xs]) => [
+      k,
+      [...xs].sort((a, b) => a.perSecond - b.perSecond)[xs.length >> 1],
+    ]),
+  );
+  const perSecond = Object.fromEntries(Object.entries(rounds).map(([k, x]) => [k, Math.round(x.perSecond)]));
+  const cpuUsPerDelivery = Object.fromEntries(
+    Object.entries(rounds).map(([k, x]) => [
+      k,
+      {
+        sender: +x.senderUs.toFixed(1),
+        receiver: +x.receiverUs.toFixed(1),
+        postgres: x.postgresUs === null ? null : +x.postgresUs.toFixed(1),
+      },
+    ]),
+  );
 
   // publish → receiver at 200 events/s for 5 s, one endpoint, dispatcher running
-  const lat = await outbox('sqlite', rx);
+  const lat = await outbox('sqlite', rx, 500);
   const account = (await lat.runtime.accounts.list(cli, { limit: 1 })).data[0];
   const one = (await lat.runtime.webhooks.list(cli, { limit: 100 })).data;
   for (const e of one.slice(1)) await lat.runtime.webhooks.delete(cli, e.id);
   await rx.reset({ arrivals: true });
-  lat.runtime.startWebhookDispatcher({ pollMs: 500 });
+  lat.runtime.startWebhookDispatcher().start();
   const sent = new Map();
   const total = 1000;
   const t0 = performance.now();
@@ -248,6 +314,10 @@ export async function run() {
 
   const result = {
     deliveriesPerSecond: perSecond,
+    cpuUsPerDelivery,
+    allRoundsPerSecond: Object.fromEntries(
+      Object.entries(samples).map(([k, xs]) => [k, xs.map((x) => Math.round(x.perSecond))]),
+    ),
     ratios: Object.fromEntries(
       dialects.map((d) => [`outbox_${d}`, +(perSecond[`outbox_${d}`] / perSecond.bare).toFixed(2)]),
     ),
@@ -257,13 +327,17 @@ export async function run() {
       p99: +pct(latencies, 99).toFixed(1),
     },
   };
+  const cpu = (k) => {
+    const c = cpuUsPerDelivery[k];
+    return `${c.sender} | ${c.receiver} | ${c.postgres ?? '–'}`;
+  };
   result.markdown = [
-    '| webhook delivery | per second | ratio to bare undici |',
-    '| --- | --- | --- |',
-    `| bare undici fan-out, signed, no persistence (16 endpoints × 4) | ${perSecond.bare} | 1.00 |`,
+    '| webhook delivery (16 endpoints × 4 in flight) | per second | ratio to bare | CPU µs/delivery: sender | receiver | all postgres |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    `| bare undici fan-out, signed, no persistence | ${perSecond.bare} | 1.00 | ${cpu('bare')} |`,
     ...dialects.map(
       (d) =>
-        `| durable outbox, ${d} (16 endpoints × 4) | ${perSecond[`outbox_${d}`]} | ${result.ratios[`outbox_${d}`]} |`,
+        `| durable outbox, ${d} | ${perSecond[`outbox_${d}`]} | ${result.ratios[`outbox_${d}`]} | ${cpu(`outbox_${d}`)} |`,
     ),
     '',
     `publish → receiver at 200 events/s (SQLite): p50 ${result.latencyMs200PerSecond.p50} ms, p95 ${result.latencyMs200PerSecond.p95} ms, p99 ${result.latencyMs200PerSecond.p99} ms`,

@@ -34,6 +34,8 @@ process.on('message', (m) => {
   } else if (m.type === 'until') {
     if (count >= m.n) process.send({ type: 'reached', count });
     else target = m.n;
+  } else if (m.type === 'cpu') {
+    process.send({ type: 'cpu', usage: process.cpuUsage() });
   } else if (m.type === 'arrivals') {
     process.send({ type: 'arrivals', arrivals });
   } else if (m.type === 'close') {

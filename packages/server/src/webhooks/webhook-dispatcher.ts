@@ -214,14 +214,20 @@ export class WebhookDispatcher {
     return this.#queued + this.#sending + this.#outcomes.length;
   }
 
-  /** How many more deliveries this worker may claim: one batch ahead of the sends. */
+  /**
+   * How many more deliveries this worker may claim: up to a batch queued ahead of the sends
+   * while a claim and a batch of outcomes are on their way to the database.
+   */
   #room(): number {
-    return this.#o.maxInFlight + 2 * this.#o.batchSize - this.#held();
+    return this.#o.maxInFlight + 4 * this.#o.batchSize - this.#held();
   }
 
-  /** Claim again when less than one round of sends is queued and there is room for a batch. */
+  /**
+   * Claim again when less than a batch is queued and there is room for one: the next batch
+   * arrives before the sends run dry, however long a claim takes.
+   */
   #wantsMore(): boolean {
-    return this.#queued < this.#o.maxInFlight && this.#room() >= Math.min(this.#o.batchSize, 64);
+    return this.#queued < this.#o.batchSize && this.#room() >= Math.min(this.#o.batchSize, 64);
   }
 
   async #claim(room: number): Promise<number> {
