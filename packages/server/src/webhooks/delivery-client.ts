@@ -84,7 +84,8 @@ export class DeliveryClient {
         body: request.body,
         signal: deadline,
       });
-      const excerpt = await readExcerpt(response.body);
+      // an empty answer (the usual one) is complete with its headers: nothing to read
+      const excerpt = response.headers['content-length'] === '0' ? null : await readExcerpt(response.body);
       const retryAfter = headerValue(response.headers['retry-after']);
       const isRedirect = response.statusCode >= 300 && response.statusCode < 400;
       return {

@@ -6,6 +6,7 @@ import {
   nextAttemptAt,
   parseWebhookSecret,
   parseWebhookSigningKey,
+  type WebhookHeaders,
   webhookDisableReason,
   webhookHeaders,
 } from '@gatehouse/core';
@@ -368,40 +369,43 @@ export class WebhookDispatcher {
   async #attempt(job: Job): Promise<void> {
     const endpoint = this.#endpoints.get(job.delivery.endpointId);
     if (!endpoint) return; // its keys could not be opened: the lease runs out
+    const target = await job.target;
     const startedAt = this.#o.clock.now();
     let result: DeliveryResult;
-    try {
-      result = await this.#send(endpoint, job, startedAt);
-    } catch (err) {
-      // signing failed (a key the store holds but core refuses): leave it to the lease
-      this.#o.logger?.error({ err, delivery: job.delivery.id }, 'webhook attempt could not be made');
-      return;
-    }
-    this.#complete(job.delivery, startedAt, result);
-  }
-
-  async #send(endpoint: CachedEndpoint, job: Job, at: number): Promise<DeliveryResult> {
-    const target = await job.target;
     if ('errorCode' in target) {
-      return {
+      result = {
         statusCode: null,
         latencyMs: 0,
         excerpt: null,
         errorCode: target.errorCode,
         retryAfterMs: undefined,
       };
+    } else {
+      let headers: WebhookHeaders;
+      try {
+        headers = this.#sign(endpoint, job, startedAt);
+      } catch (err) {
+        // a key the store holds but core refuses: leave it to the lease
+        this.#o.logger?.error({ err, delivery: job.delivery.id }, 'webhook attempt could not be signed');
+        return;
+      }
+      result = await this.#o.client.send({ target, headers, body: job.body, pool: endpoint.row.id });
     }
+    this.#complete(job.delivery, startedAt, result);
+  }
+
+  /** The current secret, then the rotated-out one while its grace period runs. */
+  #sign(endpoint: CachedEndpoint, job: Job, at: number): WebhookHeaders {
     const { row } = endpoint;
     const keys = [endpoint.current];
     if (endpoint.previous !== undefined && (row.previousSecretExpiresAt ?? 0) > at)
       keys.push(endpoint.previous);
-    const headers = webhookHeaders({
+    return webhookHeaders({
       id: job.delivery.eventId,
       timestamp: Math.floor(at / 1000),
       body: job.body,
       ...(row.signing === 'v1' ? { secrets: keys as Uint8Array[] } : { privateKeys: keys as KeyObject[] }),
     });
-    return this.#o.client.send({ target, headers, body: job.body, pool: row.id });
   }
 
   /** The attempt's row and the delivery's next state (the retry schedule), queued to be written. */
