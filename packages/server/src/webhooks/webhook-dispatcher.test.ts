@@ -316,6 +316,32 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(receiver.maxActive).toBe(4);
     });
 
+    it.skipIf(!available)(
+      'gives back a delivery queued for half its lease instead of sending it (no second sender)',
+      async () => {
+        const ep = await endpoint();
+        receiver.reply = () => ({ status: 200, delayMs: 30 });
+        for (let i = 0; i < 3; i++) await publish();
+        const worker = dispatcher({ perEndpointConcurrency: 1, leaseMs: 1_000 });
+        const run = worker.runOnce();
+        await receiver.waitFor(1);
+        h.clock.advance(501); // the two still queued are past half their lease
+        expect(await run).toBe(3);
+        expect(receiver.received).toHaveLength(1);
+        const rows = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 10 })).data;
+        expect(rows.filter((d) => d.status === 'succeeded')).toHaveLength(1);
+        const back = rows.filter((d) => d.status === 'pending');
+        expect(back).toHaveLength(2);
+        expect(back.map((d) => [d.attempts, d.leaseOwner])).toEqual([
+          [0, null],
+          [0, null],
+        ]);
+        // due at once for the next claim
+        await dispatcher().runOnce();
+        expect(receiver.received).toHaveLength(3);
+      },
+    );
+
     it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
       const ep = await endpoint({ rate_limit_per_second: 2 });
       for (let i = 0; i < 3; i++) await publish();

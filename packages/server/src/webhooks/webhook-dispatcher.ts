@@ -61,6 +61,8 @@ const FLUSH_TRIES = 3;
 /** What one claimed delivery needs to be sent: its event's payload and its endpoint's checked address. */
 interface Job {
   delivery: ClaimedWebhookDelivery;
+  /** when this worker's lease on the delivery runs out */
+  leaseUntil: number;
   body: string;
   target: Promise<WebhookTarget | { errorCode: string }>;
 }
@@ -234,9 +236,11 @@ export class WebhookDispatcher {
   async #claim(room: number): Promise<number> {
     if (room <= 0) return 0;
     const { store, clock } = this.#o;
+    const claimedAt = clock.now();
+    const leaseUntil = claimedAt + this.#o.leaseMs;
     const { deliveries: claimed, events } = await store.claimWebhookAttempts(
       this.owner,
-      clock.now(),
+      claimedAt,
       room,
       this.#o.leaseMs,
     );
@@ -261,8 +265,9 @@ export class WebhookDispatcher {
       // a deleted endpoint took its deliveries with it; an event is written with its deliveries
       if (!target || body === undefined) continue;
       const queue = this.#queues.get(delivery.endpointId);
-      if (queue) queue.push({ delivery, body, target });
-      else this.#queues.set(delivery.endpointId, [{ delivery, body, target }]);
+      const job = { delivery, leaseUntil, body, target };
+      if (queue) queue.push(job);
+      else this.#queues.set(delivery.endpointId, [job]);
       this.#queued++;
     }
     for (const endpointId of targets.keys()) this.#pump(endpointId);
@@ -324,6 +329,7 @@ export class WebhookDispatcher {
     const endpoint = this.#endpoints.get(endpointId)?.row;
     const rate = endpoint?.rateLimitPerSecond ?? null;
     const overRate: string[] = [];
+    const stale: string[] = [];
     let slot = 0;
     while (queue.length > 0 && (this.#active.get(endpointId) ?? 0) < this.#o.perEndpointConcurrency) {
       if (this.#sending >= this.#o.maxInFlight) {
@@ -332,6 +338,12 @@ export class WebhookDispatcher {
       }
       const job = queue.shift() as Job;
       this.#queued--;
+      // Queued so long that the lease could run out before the attempt is sent and recorded
+      // (another worker would then send it too): give it back instead.
+      if (this.#o.clock.now() > job.leaseUntil - this.#o.leaseMs / 2) {
+        stale.push(job.delivery.id);
+        continue;
+      }
       if (rate !== null) {
         // Over the rate: give the delivery back, due when the next slot opens (no attempt counted).
         const now = this.#o.clock.now();
@@ -362,6 +374,7 @@ export class WebhookDispatcher {
       this.#queues.delete(endpointId);
       this.#starved.delete(endpointId);
     }
+    if (stale.length > 0) this.#track(this.#o.store.releaseWebhookLeases(this.owner, stale).then(() => {}));
     if (overRate.length > 0)
       this.#track(this.#o.store.releaseWebhookLeases(this.owner, overRate, slot).then(() => {}));
   }
