@@ -1,10 +1,12 @@
 // Webhook delivery through the durable outbox (SQLite, and PostgreSQL when reachable) against a
-// bare undici fan-out of the same requests with no persistence, side by side in one run; and
-// publish → receiver latency at 200 events/s. Everything stays on 127.0.0.1.
-// `node bench/webhooks-delivery.js`. Measured on the shared dev machine (one run): bare undici
-// 16,600/s; outbox on SQLite 967/s (0.06×) and PostgreSQL 998/s (0.06×) — far below the 0.8×
-// target: each attempt reads its endpoint and event and commits its own transaction (batching
-// those is the next step); publish → receiver at 200 events/s: p50 1.6 ms, p95 6.5 ms.
+// bare undici fan-out of the same signed requests with no persistence, side by side in one run,
+// with the CPU time per delivery of the sender, of the receiver (a child process of its own:
+// bench/webhooks-receiver.js) and of PostgreSQL; then publish → receiver latency at 200 events/s.
+// Everything stays on 127.0.0.1. `node bench/webhooks-delivery.js`, or `npm run bench -- webhooks`.
+// One run on the shared 2-core dev machine (see bench/README.md): bare 39,219/s; outbox on SQLite
+// 17,569/s (0.45×) and on PostgreSQL 13,079/s (0.33×), below the 0.8× target: the bare sender
+// already spends 25.6 µs of CPU per request, the dispatching process 61 µs (SQLite) and 68 µs
+// (PostgreSQL, which adds 44 µs of its own); publish → receiver at 200 events/s: p95 1.8 ms.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
