@@ -141,7 +141,7 @@ export class WebhookDispatcher {
       perEndpointConcurrency: options.perEndpointConcurrency ?? 4,
       leaseMs: options.leaseMs ?? 120_000,
       pollMs: options.pollMs ?? 500,
-      flushMs: options.flushMs ?? 2,
+      flushMs: options.flushMs ?? 5,
       flushRows: options.flushRows ?? 500,
     };
   }
