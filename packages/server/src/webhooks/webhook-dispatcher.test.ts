@@ -342,6 +342,25 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       },
     );
 
+    it.skipIf(!available)(
+      'stops sending to an endpoint deleted while its deliveries are queued',
+      async () => {
+        const ep = await endpoint();
+        receiver.reply = () => ({ status: 200, delayMs: 150 });
+        for (let i = 0; i < 8; i++) await publish();
+        const worker = dispatcher({ perEndpointConcurrency: 1, pollMs: 10 });
+        worker.start();
+        await receiver.waitFor(1);
+        const deleted = await call(h, 'DELETE', `/v1/webhook_endpoints/${ep.id}`, { key: account.secret });
+        expect(deleted.status).toBe(200);
+        h.clock.advance(1_001); // the worker reads its queued endpoints again
+        await new Promise((r) => setTimeout(r, 600));
+        await worker.stop();
+        // the attempt in flight, perhaps the one after it; not the other six
+        expect(receiver.received.length).toBeLessThanOrEqual(2);
+      },
+    );
+
     it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
       const ep = await endpoint({ rate_limit_per_second: 2 });
       for (let i = 0; i < 3; i++) await publish();

@@ -55,6 +55,8 @@ export interface WebhookDispatcherOptions {
 }
 
 const SYSTEM_ACTOR = 'webhook-dispatcher';
+/** how often queued deliveries' endpoints are read again (see `#revalidate`) */
+const REVALIDATE_MS = 1_000;
 /** tries of one batch of outcomes before it is left to the leases (the attempts are sent again) */
 const FLUSH_TRIES = 3;
 
@@ -117,6 +119,7 @@ export class WebhookDispatcher {
   /** per-endpoint rate: the earliest time the next attempt may start */
   readonly #nextSlot = new Map<string, number>();
   #wakeLoop: (() => void) | undefined;
+  #revalidatedAt = 0;
   /** the last claim filled its room: more may be due at once */
   #moreDue = false;
   #sent = 0;
@@ -194,6 +197,7 @@ export class WebhookDispatcher {
   async #run(): Promise<void> {
     while (this.#running) {
       try {
+        await this.#revalidate();
         if (this.#wantsMore()) await this.#claim(Math.min(this.#room(), this.#o.batchSize));
       } catch (err) {
         this.#moreDue = false;
@@ -210,6 +214,48 @@ export class WebhookDispatcher {
       ]);
       this.#wakeLoop = undefined;
     }
+  }
+
+  /**
+   * Reads again, at most every REVALIDATE_MS, the endpoints that still have deliveries queued
+   * here (another request or instance may have changed them since their claim): a deleted or
+   * disabled endpoint's queue is dropped (its deliveries went with it, or are abandoned), and
+   * one whose URL or keys changed gives its queue back to be claimed, resolved and signed anew.
+   */
+  async #revalidate(): Promise<void> {
+    const { store, clock } = this.#o;
+    const now = clock.now();
+    if (this.#queues.size === 0 || now - this.#revalidatedAt < REVALIDATE_MS) return;
+    this.#revalidatedAt = now;
+    const ids = [...this.#queues.keys()];
+    const rows = new Map((await store.getWebhookEndpoints(ids)).map((r) => [r.id, r]));
+    const giveBack: string[] = [];
+    for (const id of ids) {
+      const row = rows.get(id);
+      const cached = this.#endpoints.get(id);
+      if (
+        row &&
+        cached &&
+        row.status === 'enabled' &&
+        row.url === cached.row.url &&
+        row.secret === cached.row.secret &&
+        row.previousSecret === cached.row.previousSecret &&
+        row.signing === cached.row.signing
+      ) {
+        cached.row = row; // the rate and failure state as they are now
+        continue;
+      }
+      const queue = this.#queues.get(id) ?? [];
+      this.#queues.delete(id);
+      this.#starved.delete(id);
+      this.#queued -= queue.length;
+      if (!row) this.#endpoints.delete(id);
+      else if (row.status !== 'enabled') {
+        this.#endpoints.delete(id);
+        this.#track(store.abandonWebhookDeliveries(id, now).then(() => {}));
+      } else giveBack.push(...queue.map((job) => job.delivery.id));
+    }
+    if (giveBack.length > 0) await store.releaseWebhookLeases(this.owner, giveBack);
   }
 
   /** Deliveries this worker holds a lease on and has not written back yet. */
