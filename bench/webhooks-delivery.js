@@ -3,10 +3,10 @@
 // with the CPU time per delivery of the sender, of the receiver (a child process of its own:
 // bench/webhooks-receiver.js) and of PostgreSQL; then publish → receiver latency at 200 events/s.
 // Everything stays on 127.0.0.1. `node bench/webhooks-delivery.js`, or `npm run bench -- webhooks`.
-// One run on the shared 2-core dev machine (see bench/README.md): bare 40,184/s; outbox on SQLite
-// 19,301/s (0.48×) and on PostgreSQL 13,403/s (0.33×), below the 0.8× target: the bare sender
-// already spends 26.9 µs of CPU per request, the dispatching process 55 µs (on either database;
-// PostgreSQL adds 59 µs of its own); publish → receiver at 200 events/s: p95 2.5 ms.
+// One run on the shared 2-core dev machine (see bench/README.md): bare 37,541/s; outbox on SQLite
+// 18,768/s (0.50×) and on PostgreSQL 12,947/s (0.34×), below the 0.8× target: the bare sender
+// already spends 25.9 µs of CPU per request, the dispatching process 61 µs (SQLite) and 63 µs
+// (PostgreSQL, which adds 53 µs of its own); publish → receiver at 200 events/s: p95 1.8 ms.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
