@@ -45,8 +45,9 @@ async function fastifyApp() {
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 
 /**
- * nginx with one worker (each Node server here is one thread too), keep-alive to its upstreams,
- * the access log on (Gatehouse logs every request too). `server` is the http-level config.
+ * nginx with one worker (each Node server here is one thread too), keep-alive to its clients
+ * and upstreams, the access log on (Gatehouse logs every request too). `server` is the
+ * http-level config.
  */
 async function startNginx(dir, name, server) {
   const root = join(dir, name);
@@ -65,6 +66,8 @@ error_log ${join(root, 'error.log')} warn;
 events { worker_connections 1024; }
 http {
     access_log ${join(root, 'access.log')};
+    # a client connection is closed after 1,000 requests by default, which the load generator counts as errors
+    keepalive_requests 10000000;
 ${temp}
 ${server}
 }
@@ -197,7 +200,7 @@ const roles = {
     return startNginx(
       dir,
       'nginx-plain',
-      `upstream api { server ${upstream.host}; keepalive 64; }
+      `upstream api { server ${upstream.host}; keepalive 64; keepalive_requests 10000000; }
 server {
     listen 127.0.0.1:${port};
     location / {
@@ -219,7 +222,7 @@ server {
       .replace('server 127.0.0.1:8080;', `server ${authz.host};`)
       .replace('server 127.0.0.1:3000;', `server ${upstream.host};`)
       .replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${port};`)
-      .replaceAll('keepalive 16;', 'keepalive 64;');
+      .replaceAll('keepalive 16;', 'keepalive 64; keepalive_requests 10000000;');
     if (!server.includes(`listen 127.0.0.1:${port};`))
       throw new Error('examples/nginx/gatehouse.conf changed shape');
     return startNginx(dir, 'nginx-auth', server);
