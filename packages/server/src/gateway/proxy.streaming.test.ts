@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
@@ -152,5 +158,62 @@ describe('proxy: streaming both ways', () => {
     ]);
     clearTimeout(timer);
     expect(outcome).toBe('aborted');
+  });
+
+  it('passes the final answer on after an informational 103 Early Hints', async () => {
+    const upstream = await streamingUpstream((req, res) => {
+      req.resume();
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' }, () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"ok":true}');
+      });
+    });
+    g = await createGatewayHarness({ upstream });
+    const res = await request(`${g.url}/v1/payments/pi_1`, {
+      headers: { authorization: `Bearer ${g.secret}` },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toEqual({ ok: true });
+    expect(g.log.at(-1)).toMatchObject({ status: 200, errorCode: null });
+  });
+
+  it('forwards a body sent with Expect: 100-continue (as curl does for larger bodies)', async () => {
+    let seen: { expect: string | undefined; body: string } | undefined;
+    const upstream = await streamingUpstream((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen = { expect: req.headers.expect, body: Buffer.concat(chunks).toString() };
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"ok":true}');
+      });
+    });
+    g = await createGatewayHarness({ upstream });
+    const body = JSON.stringify({ amount: 100, note: 'x'.repeat(2048) });
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${g?.url}/v1/payments`);
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${g?.secret}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            expect: '100-continue',
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('continue', () => req.end(body));
+      req.on('error', reject);
+    });
+    expect(status).toBe(200);
+    expect(seen).toEqual({ expect: undefined, body });
   });
 });

@@ -60,6 +60,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: IncomingHttpHeaders,
   ): void {
+    // An informational answer (102 Processing, 103 Early Hints) comes before the real one: it is
+    // not passed on (the client's answer can have only one head), the final one follows.
+    if (statusCode < 200) return;
     this.status = statusCode;
     if (this.kept !== null) {
       const type = headers['content-type'];

@@ -12,6 +12,8 @@ const DROP = new Set([
   'transfer-encoding',
   'upgrade',
   'host',
+  // the gateway's own server already answered 100 Continue; undici refuses to send Expect
+  'expect',
   'authorization',
   'request-id',
   'x-forwarded-for',
