@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Mutex } from './mutex.js';
 import type { Database } from './schema.js';
 
 /**
@@ -12,6 +13,11 @@ export interface Backend {
   readonly migrationTableSchema: string | undefined;
   /** The SQLite database file (absent for PostgreSQL and for `:memory:`). */
   readonly file?: string;
+  /**
+   * With `file`: the process-wide lock its connections take turns behind (see the SQLite
+   * backend), for another connection in this process (the request-log worker) to take too.
+   */
+  readonly fileMutex?: Mutex;
   /**
    * Runs fn while no other process migrates the same database, after making sure the
    * place the tables go into exists.

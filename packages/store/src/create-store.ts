@@ -2,6 +2,7 @@ import { Migrator, sql } from 'kysely';
 import type { Backend } from './backend.js';
 import { KyselyStoreOps } from './kysely-store-ops.js';
 import { migrationProvider } from './migrations/index.js';
+import type { Mutex } from './mutex.js';
 import { openPostgresBackend } from './postgres-backend.js';
 import { openSqliteBackend } from './sqlite-backend.js';
 import { openSqliteRequestLogWriter } from './sqlite-request-log-worker.js';
@@ -25,12 +26,14 @@ class KyselyStore extends KyselyStoreOps implements Store {
   readonly #backend: Backend;
   /** a plain field, not `#`: tests wrap the store in a Proxy, which private fields do not see through */
   private readonly sqliteFile: string | undefined;
+  private readonly sqliteFileMutex: Mutex | undefined;
 
   constructor(backend: Backend) {
     super(backend.db, backend.dialect);
     this.dialect = backend.dialect;
     this.#backend = backend;
     this.sqliteFile = backend.file;
+    this.sqliteFileMutex = backend.fileMutex;
   }
 
   /**
@@ -65,7 +68,7 @@ class KyselyStore extends KyselyStoreOps implements Store {
    */
   openRequestLogWriter(): RequestLogBatchWriter {
     const file = this.sqliteFile;
-    if (file !== undefined) return openSqliteRequestLogWriter(file);
+    if (file !== undefined) return openSqliteRequestLogWriter(file, this.sqliteFileMutex);
     return {
       write: (rows) => this.transaction((tx) => tx.insertRequestLogs(rows)),
       close: async () => {},

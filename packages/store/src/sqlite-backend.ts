@@ -41,7 +41,7 @@ export function openSqliteBackend(url: string): Backend {
     dialect: 'sqlite',
     db,
     migrationTableSchema: undefined,
-    ...(memory ? {} : { file: resolve(url) }),
+    ...(memory ? {} : { file: resolve(url), fileMutex: lease.mutex }),
     // SQLite serialises writers itself: the migrations run in one BEGIN IMMEDIATE transaction.
     exclusivelyForMigration: (fn) => fn(),
     async close() {

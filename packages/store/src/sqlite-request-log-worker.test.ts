@@ -93,6 +93,42 @@ describe('request-log writer on a worker thread (SQLite file)', () => {
     }
   });
 
+  it("makes the store's own writes wait their turn without blocking the event loop", async () => {
+    const store = await fileStore();
+    const writer = store.openRequestLogWriter();
+    try {
+      await writer.write([requestLogFixture({ accountId: 'acct_worker_turn' })]); // the worker is up
+      // one long batch in the worker (hundreds of milliseconds of inserts)...
+      const rows = Array.from({ length: 80_000 }, () => requestLogFixture({ accountId: 'acct_worker_turn' }));
+      const write = writer.write(rows);
+      // (the worker has the batch and is inserting by now; with the lock it holds it from the start)
+      await new Promise((r) => setTimeout(r, 250));
+      // ...while the store writes: without taking turns in-process, better-sqlite3 would sit in
+      // SQLite's busy handler on this thread until the batch commits, and no timer would fire
+      let last = performance.now();
+      let worstGap = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        worstGap = Math.max(worstGap, now - last);
+        last = now;
+      }, 2);
+      const started = performance.now();
+      const account = accountFixture();
+      await store.transaction((tx) => tx.insertAccount(account));
+      const waited = performance.now() - started;
+      clearInterval(ticker);
+      await write;
+      expect((await store.getAccount(account.id))?.id).toBe(account.id);
+      expect(await all(store, 'acct_worker_turn')).toHaveLength(80_001);
+      // the transaction did wait for the batch, and the loop kept turning meanwhile
+      expect(waited).toBeGreaterThan(50);
+      expect(worstGap).toBeLessThan(waited / 2);
+    } finally {
+      await writer.close();
+      await store.close();
+    }
+  });
+
   it('reports a failed batch without the lines in the message, then works again after close()', async () => {
     const store = await fileStore(false); // no request_logs table yet
     const writer = store.openRequestLogWriter();

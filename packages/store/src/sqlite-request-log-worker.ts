@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { Mutex } from './mutex.js';
 import type { RequestLogBatchWriter, RequestLogRow } from './types.js';
 
 const WIDTH = 12;
@@ -63,12 +64,14 @@ interface Reply {
 /**
  * A request-log writer on a worker thread with its own connection to the SQLite file: the
  * inserts (several microseconds a line, mostly index upkeep) run beside the event loop instead
- * of on it, so the requests being logged neither wait for them nor share their CPU time. The
- * file is in WAL mode: the worker and the store's own connection take turns writing through
- * SQLite's lock and busy timeout, as two processes would. A worker that dies is started again
+ * of on it, so the requests being logged neither wait for them nor share their CPU time. Each
+ * batch is written while holding `fileMutex`, the lock the store's own connections to the file
+ * take turns behind: the store then waits for a batch asynchronously instead of meeting
+ * SQLite's busy lock, whose handler sleeps on the event loop (other processes still meet it,
+ * with its 5 s timeout). A worker that dies is started again
  * on the next write; the batch it held is reported failed, so the caller keeps and retries it.
  */
-export function openSqliteRequestLogWriter(file: string): RequestLogBatchWriter {
+export function openSqliteRequestLogWriter(file: string, fileMutex?: Mutex): RequestLogBatchWriter {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   let worker: Worker | undefined;
   let nextId = 0;
@@ -131,7 +134,8 @@ export function openSqliteRequestLogWriter(file: string): RequestLogBatchWriter 
         values[at + 10] = r.userAgent;
         values[at + 11] = r.errorCode;
       }
-      return send({ values });
+      if (fileMutex === undefined) return send({ values });
+      return fileMutex.lock().then((release) => send({ values }).finally(release));
     },
     async close() {
       const w = worker;
