@@ -145,4 +145,39 @@ describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
     await publisher.publish('keys:invalidate', 'after');
     expect(await got.next(2)).toEqual(['before', 'after']);
   });
+
+  it('replaces a listening connection that went silent (its backend stopped, no error, no close)', async () => {
+    const s = schema();
+    const listener = await open(s);
+    const publisher = await open(s);
+    const got = inbox();
+    let resyncs = 0;
+    await listener.subscribe('keys:invalidate', got.handler, () => resyncs++);
+    await publisher.publish('keys:invalidate', 'before');
+    await got.next(1);
+    const admin = new pg.Client({ connectionString: postgresTestUrl });
+    await admin.connect();
+    const channel = postgresChannelName(s, 'keys:invalidate');
+    const listening = async () =>
+      (
+        await admin.query<{ pid: number }>(
+          `select pid from pg_stat_activity where application_name = 'gatehouse-listen' and query like $1`,
+          [`%${channel}%`],
+        )
+      ).rows.map((r) => r.pid);
+    const [stopped] = await listening();
+    expect(stopped).toBeDefined();
+    // SIGSTOP: the backend neither answers nor closes, as behind a NAT that dropped the flow
+    process.kill(stopped as number, 'SIGSTOP');
+    try {
+      await until(() => !listener.live, 3000);
+      await until(() => listener.live && resyncs === 1, 10_000);
+      await publisher.publish('keys:invalidate', 'after');
+      expect(await got.next(2)).toEqual(['before', 'after']);
+    } finally {
+      process.kill(stopped as number, 'SIGCONT');
+      await admin.query('select pg_terminate_backend($1)', [stopped]).catch(() => {});
+      await admin.end();
+    }
+  });
 });

@@ -10,6 +10,14 @@ export interface PostgresNotifierOptions {
   minBackoffMs?: number;
   /** longest wait between reconnection attempts (default 5 s) */
   maxBackoffMs?: number;
+  /** how often a heartbeat is sent through the database to the listening connection (default 250 ms) */
+  heartbeatMs?: number;
+  /**
+   * with no heartbeat heard for this long (default 1 s) the listening connection counts as lost
+   * and is replaced: a connection that died silently (a NAT or load balancer dropping an idle
+   * flow, a pooler that never delivers) would otherwise look alive while missing every message
+   */
+  silentMs?: number;
   /** connection problems (never carry the URL's password: pg's errors do not) */
   onError?: (err: unknown) => void;
 }
@@ -31,7 +39,7 @@ export interface PostgresNotifier {
     onResync?: () => void,
   ): Promise<() => Promise<void>>;
   publish(channel: string, message: string): Promise<void>;
-  /** false while the listening connection is down (notifications may be missed) */
+  /** false while the listening connection is down or silent (notifications may be missed) */
   readonly live: boolean;
   close(): Promise<void>;
 }
@@ -57,6 +65,9 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
   const minBackoff = options.minBackoffMs ?? 100;
   const maxBackoff = options.maxBackoffMs ?? 5_000;
   const onError = options.onError ?? (() => {});
+  const heartbeatMs = options.heartbeatMs ?? 250;
+  const silentMs = options.silentMs ?? 1_000;
+  const heartbeatChannel = postgresChannelName(schema, '_heartbeat');
   const publisher = new pg.Pool({ connectionString: options.url, max: 2, idleTimeoutMillis: 30_000 });
   // an idle publishing connection the server drops is replaced on the next publish
   publisher.on('error', onError);
@@ -67,22 +78,34 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
   let closed = false;
   let retry: NodeJS.Timeout | null = null;
   let backoff = minBackoff;
+  /** when the listening connection last proved it delivers (a heartbeat, or connecting) */
+  let lastHeard = 0;
 
   async function connect(): Promise<pg.Client> {
     // named, so an operator (or a test) can tell the listening connection in pg_stat_activity
-    const next = new pg.Client({ connectionString: options.url, application_name: 'gatehouse-listen' });
+    const next = new pg.Client({
+      connectionString: options.url,
+      application_name: 'gatehouse-listen',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
     next.on('error', (err) => {
       onError(err);
       lost(next);
     });
     next.on('end', () => lost(next));
     next.on('notification', (n) => {
+      if (n.channel === heartbeatChannel) {
+        if (client === next) lastHeard = Date.now();
+        return;
+      }
       const subs = channels.get(n.channel);
       if (subs === undefined) return;
       for (const sub of subs) sub.handler(n.payload ?? '');
     });
     try {
       await next.connect();
+      await next.query(`LISTEN ${quote(heartbeatChannel)}`);
       for (const name of channels.keys()) await next.query(`LISTEN ${quote(name)}`);
     } catch (err) {
       next.removeAllListeners('end');
@@ -115,6 +138,7 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
           }
           client = next;
           live = true;
+          lastHeard = Date.now();
           backoff = minBackoff;
           // whatever was sent while we were away is gone: everyone refreshes
           for (const subs of channels.values()) for (const sub of subs) sub.onResync?.();
@@ -130,10 +154,26 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
 
   client = await connect();
   live = true;
+  lastHeard = Date.now();
+
+  // Every beat goes out through the publishing pool and must come back on the listening
+  // connection; one that has not been heard from for `silentMs` is replaced (and everyone
+  // resyncs), as if it had dropped.
+  const heartbeat = setInterval(() => {
+    const current = client;
+    if (closed || current === null) return;
+    if (Date.now() - lastHeard > silentMs) {
+      onError(new Error('the listening connection went silent: reconnecting'));
+      lost(current);
+      return;
+    }
+    publisher.query('select pg_notify($1, $2)', [heartbeatChannel, '']).catch(onError);
+  }, heartbeatMs);
+  heartbeat.unref();
 
   return {
     get live() {
-      return live;
+      return live && Date.now() - lastHeard <= silentMs;
     },
     async subscribe(channel, handler, onResync) {
       const name = postgresChannelName(schema, channel);
@@ -158,6 +198,7 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
     },
     async close() {
       closed = true;
+      clearInterval(heartbeat);
       if (retry !== null) clearTimeout(retry);
       const last = client;
       client = null;
