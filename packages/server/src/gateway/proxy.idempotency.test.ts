@@ -1,3 +1,4 @@
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGatewayHarness, type GatewayHarness } from './test-kit/gateway-harness.js';
 
@@ -25,6 +26,47 @@ describe('proxy: idempotency', () => {
     expect(again.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.headers['request-id']).not.toBe(first.headers['request-id']);
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
+  it('finishes and keeps an idempotent request whose client hung up, and replays it to the retry', async () => {
+    g = await createGatewayHarness();
+    let answered: () => void = () => {};
+    const upstreamAnswered = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    g.upstream.respond = (_r, res) => {
+      // the payment is made; the answer takes a while, and the client will be gone by then
+      setTimeout(() => {
+        res.writeHead(201, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ id: 'pi_slow', status: 'succeeded' }));
+        answered();
+      }, 300);
+    };
+    const headers = {
+      ...json,
+      'idempotency-key': 'order-hangup',
+      authorization: `Bearer ${g.secret}`,
+    };
+    const gone = request(`${g.url}/v1/payments`, {
+      method: 'POST',
+      headers,
+      body: '{"amount":700}',
+      signal: AbortSignal.timeout(100),
+    }).then(
+      () => 'answered',
+      () => 'aborted',
+    );
+    expect(await gone).toBe('aborted');
+    await upstreamAnswered;
+    let again = await g.send('POST', '/v1/payments', { body: '{"amount":700}', headers });
+    for (let i = 0; i < 50 && again.status === 409; i++) {
+      await new Promise((r) => setTimeout(r, 20)); // the answer is being kept
+      again = await g.send('POST', '/v1/payments', { body: '{"amount":700}', headers });
+    }
+    expect(again.status).toBe(201);
+    expect(again.json).toEqual({ id: 'pi_slow', status: 'succeeded' });
+    expect(again.headers['idempotent-replayed']).toBe('true');
     expect(g.upstream.received).toHaveLength(1);
   });
 

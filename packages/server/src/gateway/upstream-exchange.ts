@@ -12,7 +12,9 @@ import { downstreamResponseHeaders } from './upstream-request-headers.js';
  * tick). When the client goes away first, the upstream request is aborted.
  *
  * With `keepUpTo` set it also keeps a copy of the answer (up to that many bytes) for
- * idempotent replay.
+ * idempotent replay, and such a request outlives its client: the upstream may already have
+ * acted (a payment made), so its answer is still read to the end and kept, and the client's
+ * retry with the same Idempotency-Key is answered with it instead of running again.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** the upstream's status, 0 until it answered */
@@ -43,7 +45,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   private readonly onClientClose = (): void => {
-    if (!this.settled) this.controller?.abort(new Error('client closed the connection'));
+    if (this.settled) return;
+    if (this.kept !== null) {
+      // nobody reads any more: let the upstream finish into the copy kept for replay
+      this.res.removeListener('drain', this.onDrain);
+      this.controller?.resume();
+      return;
+    }
+    this.controller?.abort(new Error('client closed the connection'));
   };
 
   private readonly onDrain = (): void => {
@@ -52,7 +61,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.res.destroyed) controller.abort(new Error('client closed the connection'));
+    if (this.res.destroyed && this.kept === null) controller.abort(new Error('client closed the connection'));
   }
 
   onResponseStart(
@@ -68,6 +77,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       const type = headers['content-type'];
       this.contentType = typeof type === 'string' ? type : null;
     }
+    if (this.res.destroyed) return;
     this.res.writeHead(statusCode, downstreamResponseHeaders(headers, this.requestId, this.gatewayHeaders));
   }
 
@@ -80,6 +90,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
         kept.length = 0;
       } else kept.push(chunk);
     }
+    if (this.res.destroyed) return;
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', this.onDrain);
@@ -89,7 +100,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     this.settled = true;
     this.res.removeListener('close', this.onClientClose);
-    this.res.end();
+    if (!this.res.destroyed) this.res.end();
     this.resolve(this.status);
   }
 
