@@ -504,12 +504,13 @@ export class KyselyStoreOps implements StoreOps {
     now: number,
     limit: number,
     leaseMs: number,
+    skipEndpoints: readonly string[] = [],
   ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }> {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 1)
       throw new RangeError('leaseMs must be a positive integer');
     const claim = (db: Kysely<Database>) =>
-      claimWebhookAttemptRows(db, this.sqlDialect, owner, now, limit, leaseMs);
+      claimWebhookAttemptRows(db, this.sqlDialect, owner, now, limit, leaseMs, skipEndpoints);
     // One statement is atomic on PostgreSQL; SQLite takes its write lock up front in a transaction.
     return this.db.isTransaction || this.sqlDialect === 'postgres'
       ? claim(this.db)

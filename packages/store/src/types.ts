@@ -346,6 +346,8 @@ export interface StoreOps {
     now: number,
     limit: number,
     leaseMs: number,
+    /** endpoints whose deliveries are left for later (the claimer has enough of them queued) */
+    skipEndpoints?: readonly string[],
   ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }>;
   /**
    * Records an attempt and moves the delivery to its next state, if `leaseOwner` still holds

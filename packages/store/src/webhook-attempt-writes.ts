@@ -131,10 +131,15 @@ function postgresColumns(chunk: readonly CompleteAttemptInput[]): unknown[][] {
   return columns;
 }
 
-/** The due, unleased deliveries, oldest due first (`status` a literal: the partial index applies). */
-const due = (now: string, limit: string) => `select id from webhook_deliveries
+/**
+ * The due, unleased deliveries, oldest due first (`status` a literal: the partial index
+ * applies), leaving out the endpoints in `skip` (a condition on the claimer's list of endpoints
+ * it already has enough of queued).
+ */
+const due = (now: string, limit: string, skip: string) => `select id from webhook_deliveries
     where status = 'pending' and next_attempt_at <= ${now}
       and (lease_until is null or lease_until <= ${now})
+      and ${skip}
     order by next_attempt_at limit ${limit}`;
 
 /**
@@ -144,7 +149,7 @@ const due = (now: string, limit: string) => `select id from webhook_deliveries
  */
 const POSTGRES_CLAIM = `with claimed as (
     update webhook_deliveries set lease_owner = $1, lease_until = $2
-    where id = any(array(${due('$3', '$4')} for update skip locked))
+    where id = any(array(${due('$3', '$4', 'endpoint_id <> all($5::text[])')} for update skip locked))
     returning id, event_id, endpoint_id, attempts, next_attempt_at)
   select c.id, c.event_id, c.endpoint_id, c.attempts, c.next_attempt_at, e.account_id, e.mode,
     e.type, e.data, e.request_id, e.created_at
@@ -152,7 +157,7 @@ const POSTGRES_CLAIM = `with claimed as (
 
 /** SQLite: the same lease (the caller's transaction holds the write lock), then the events. */
 const SQLITE_CLAIM = `update webhook_deliveries set lease_owner = ?, lease_until = ?
-  where id in (${due('?', '?')})
+  where id in (${due('?', '?', 'endpoint_id not in (select value from json_each(?))')})
   returning id, event_id, endpoint_id, attempts, next_attempt_at`;
 const SQLITE_EVENTS = `select * from events where id in (select value from json_each(?))`;
 
@@ -171,18 +176,19 @@ export async function claimWebhookAttemptRows(
   now: number,
   limit: number,
   leaseMs: number,
+  skipEndpoints: readonly string[],
 ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }> {
   const events = new Map<string, EventRow>();
   let rows: ClaimRow[];
   if (dialect === 'postgres') {
     type Joined = ClaimRow & Omit<Parameters<typeof toEventRow>[0], 'id'>;
-    const params = [owner, now + leaseMs, now, limit];
+    const params = [owner, now + leaseMs, now, limit, [...skipEndpoints]];
     rows = (await db.executeQuery<Joined>(CompiledQuery.raw(POSTGRES_CLAIM, params))).rows;
     for (const r of rows as Joined[]) {
       if (!events.has(r.event_id)) events.set(r.event_id, toEventRow({ ...r, id: r.event_id }));
     }
   } else {
-    const params = [owner, now + leaseMs, now, now, limit];
+    const params = [owner, now + leaseMs, now, now, JSON.stringify(skipEndpoints), limit];
     rows = (await db.executeQuery<ClaimRow>(CompiledQuery.raw(SQLITE_CLAIM, params))).rows;
     const ids = [...new Set(rows.map((r) => r.event_id))];
     if (ids.length > 0) {

@@ -361,6 +361,37 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       },
     );
 
+    it.skipIf(!available)(
+      'keeps delivering to other endpoints while a slow one has a large backlog',
+      async () => {
+        const slow = new WebhookReceiver();
+        slow.reply = () => ({ status: 200, delayMs: 3_000 });
+        const slowBase = await slow.start();
+        try {
+          await endpoint({ url: `${slowBase}/hook` });
+          for (let i = 0; i < 150; i++) await publish(); // due first, all for the slow endpoint
+          await endpoint();
+          for (let i = 0; i < 2; i++) await publish(); // to both endpoints
+          const worker = dispatcher({ batchSize: 32, pollMs: 10 });
+          worker.start();
+          let timer: NodeJS.Timeout | undefined;
+          const outcome = await Promise.race([
+            receiver.waitFor(2).then(() => 'delivered'),
+            new Promise((resolve) => {
+              timer = setTimeout(() => resolve('starved'), 2_000);
+            }),
+          ]);
+          clearTimeout(timer);
+          await worker.stop();
+          expect(outcome).toBe('delivered');
+          expect(receiver.received).toHaveLength(2);
+        } finally {
+          await slow.close();
+        }
+      },
+      20_000,
+    );
+
     it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
       const ep = await endpoint({ rate_limit_per_second: 2 });
       for (let i = 0; i < 3; i++) await publish();

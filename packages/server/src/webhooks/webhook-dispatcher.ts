@@ -57,6 +57,8 @@ export interface WebhookDispatcherOptions {
 const SYSTEM_ACTOR = 'webhook-dispatcher';
 /** how often queued deliveries' endpoints are read again (see `#revalidate`) */
 const REVALIDATE_MS = 1_000;
+/** an endpoint with this many deliveries waiting in its queue (or 4 × its concurrency) is not claimed for */
+const QUEUE_PER_ENDPOINT_MIN = 16;
 /** tries of one batch of outcomes before it is left to the leases (the attempts are sent again) */
 const FLUSH_TRIES = 3;
 
@@ -284,11 +286,17 @@ export class WebhookDispatcher {
     const { store, clock } = this.#o;
     const claimedAt = clock.now();
     const leaseUntil = claimedAt + this.#o.leaseMs;
+    // An endpoint with a full queue (a slow or dead receiver with a backlog) is left out of the
+    // claim, so its oldest deliveries cannot take every claim and starve the other endpoints.
+    const full = Math.max(QUEUE_PER_ENDPOINT_MIN, 4 * this.#o.perEndpointConcurrency);
+    const skip: string[] = [];
+    for (const [endpointId, queue] of this.#queues) if (queue.length >= full) skip.push(endpointId);
     const { deliveries: claimed, events } = await store.claimWebhookAttempts(
       this.owner,
       claimedAt,
       room,
       this.#o.leaseMs,
+      skip,
     );
     this.#moreDue = claimed.length === room;
     if (claimed.length === 0) return 0;

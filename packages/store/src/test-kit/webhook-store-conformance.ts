@@ -365,6 +365,23 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       await expect(store.claimWebhookAttempts('y', T, 0, 5_000)).rejects.toThrow(RangeError);
     });
 
+    it('leaves the endpoints it is told to skip for later, taking the next due ones instead', async () => {
+      const store = await (await databases.create()).open();
+      await store.migrate();
+      const { account, endpoint: busy } = await endpointWithAccount(store);
+      const other = webhookEndpointFixture(account.id);
+      await store.insertWebhookEndpoint(other);
+      const backlog = [];
+      for (let i = 0; i < 5; i++) backlog.push(await publish(store, account.id, [busy.id], T + i));
+      const later = await publish(store, account.id, [other.id], T + 50);
+      const claimed = await store.claimWebhookAttempts('w', T + 100, 3, 5_000, [busy.id]);
+      expect(claimed.deliveries.map((d) => d.id)).toEqual([later.deliveries[0]!.id]);
+      expect(claimed.events).toEqual([later.event]);
+      // without the skip list, the busy endpoint's oldest come first again
+      const next = await store.claimWebhookAttempts('w', T + 100, 3, 5_000, []);
+      expect(next.deliveries.map((d) => d.id)).toEqual(backlog.slice(0, 3).map((b) => b.deliveries[0]!.id));
+    });
+
     it('reads events and endpoints by id, and clears endpoints’ failure runs', async () => {
       const store = shared();
       const { account, endpoint } = await endpointWithAccount(store, { failingSince: T });
