@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { errorBody } from '../http/error-body.js';
 import type { GatewayEngine } from './engine.js';
 import { isOwnedPath } from './owned-paths.js';
-import type { GatewayAllow, GatewayDecision, GatewayRefusal } from './types.js';
+import { recordRequest } from './record-request.js';
+import type { GatewayAllow, GatewayRefusal } from './types.js';
 import { downstreamResponseHeaders, upstreamUpgradeRequestHeaders } from './upstream-request-headers.js';
 
 /** The request-log status of a handshake the client abandoned (nginx's convention). */
@@ -54,25 +55,6 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
     socket.once('close', () => open.delete(socket));
   }
 
-  function record(
-    req: IncomingMessage,
-    decision: GatewayDecision,
-    createdAt: number,
-    start: number,
-    status: number,
-    errorCode: string | null,
-  ): void {
-    engine.record(
-      decision,
-      req.method ?? 'GET',
-      status,
-      createdAt,
-      performance.now() - start,
-      req.headers['user-agent'],
-      errorCode,
-    );
-  }
-
   function refuse(socket: Duplex, refusal: GatewayRefusal): void {
     writeRawRefusal(socket, refusal.status, refusal.body, refusal.requestId, refusal.headers, hsts);
   }
@@ -102,11 +84,11 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
     });
     if (!decision.allowed) {
       refuse(socket, decision);
-      record(req, decision, createdAt, start, decision.status, decision.code);
+      recordRequest(engine, req, decision, createdAt, start, decision.status, decision.code);
       return;
     }
     if (socket.destroyed) {
-      record(req, decision, createdAt, start, CLIENT_GONE, null);
+      recordRequest(engine, req, decision, createdAt, start, CLIENT_GONE, null);
       return;
     }
     // bytes the client sent after its handshake go upstream once the tunnel is open
@@ -119,10 +101,10 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
         'upstream upgrade failed',
       );
       refuse(socket, refusal);
-      record(req, refusal, createdAt, start, refusal.status, outcome.code);
+      recordRequest(engine, req, refusal, createdAt, start, refusal.status, outcome.code);
       return;
     }
-    record(req, decision, createdAt, start, outcome.status, null);
+    recordRequest(engine, req, decision, createdAt, start, outcome.status, null);
   }
 
   type Outcome =

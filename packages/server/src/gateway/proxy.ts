@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { GatewayEngine } from './engine.js';
 import { readCappedBody } from './read-capped-body.js';
-import type { GatewayDecision, GatewayPrincipal, IdempotencyTicket } from './types.js';
+import { recordRequest } from './record-request.js';
+import type { GatewayPrincipal, IdempotencyTicket } from './types.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 import { upstreamRequestHeaders } from './upstream-request-headers.js';
 import { writeRefusal, writeReplay } from './write-decision.js';
@@ -52,25 +53,6 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
   const maxIdempotentBody = engine.config.idempotency_max_body_bytes;
   const maxStoredResponse = engine.config.idempotency_max_response_bytes;
 
-  function record(
-    req: IncomingMessage,
-    decision: GatewayDecision,
-    createdAt: number,
-    start: number,
-    status: number,
-    errorCode: string | null,
-  ): void {
-    engine.record(
-      decision,
-      req.method ?? 'GET',
-      status,
-      createdAt,
-      performance.now() - start,
-      req.headers['user-agent'],
-      errorCode,
-    );
-  }
-
   const hsts = options.hsts === true;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -88,7 +70,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     if (!decision.allowed) {
       req.resume();
       writeRefusal(res, decision);
-      record(req, decision, createdAt, start, decision.status, decision.code);
+      recordRequest(engine, req, decision, createdAt, start, decision.status, decision.code);
       return;
     }
     let body: IncomingMessage | Buffer | null = hasBody(req) ? req : null;
@@ -99,18 +81,26 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         const refusal = engine.refusal('body_too_large', decision);
         res.setHeader('connection', 'close');
         writeRefusal(res, refusal);
-        record(req, refusal, createdAt, start, refusal.status, refusal.code);
+        recordRequest(engine, req, refusal, createdAt, start, refusal.status, refusal.code);
         return;
       }
       const outcome = await engine.beginIdempotency(decision, method, url, buffered);
       if (outcome.kind === 'refuse') {
         writeRefusal(res, outcome.refusal);
-        record(req, outcome.refusal, createdAt, start, outcome.refusal.status, outcome.refusal.code);
+        recordRequest(
+          engine,
+          req,
+          outcome.refusal,
+          createdAt,
+          start,
+          outcome.refusal.status,
+          outcome.refusal.code,
+        );
         return;
       }
       if (outcome.kind === 'replay') {
         writeReplay(res, outcome.response, decision.requestId, decision.headers);
-        record(req, decision, createdAt, start, outcome.response.status, null);
+        recordRequest(engine, req, decision, createdAt, start, outcome.response.status, null);
         return;
       }
       ticket = outcome.ticket;
@@ -140,7 +130,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       if (res.headersSent) {
         // the answer was on its way: all we can do is cut it, so the client sees it incomplete
         res.destroy();
-        record(req, decision, createdAt, start, exchange.status, 'upstream_unavailable');
+        recordRequest(engine, req, decision, createdAt, start, exchange.status, 'upstream_unavailable');
         return;
       }
       const code = TIMEOUT_CODES.has((err as { code?: string }).code ?? '')
@@ -152,7 +142,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       );
       const refusal = engine.refusal(code, decision);
       if (!res.destroyed) writeRefusal(res, refusal);
-      record(req, refusal, createdAt, start, refusal.status, code);
+      recordRequest(engine, req, refusal, createdAt, start, refusal.status, code);
       return;
     }
     if (ticket !== null) {
@@ -161,7 +151,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         stored === null ? engine.releaseIdempotency(ticket) : engine.completeIdempotency(ticket, stored);
       void done.catch((err: unknown) => options.logger?.error({ err }, 'idempotent answer not kept'));
     }
-    record(req, decision, createdAt, start, status, null);
+    recordRequest(engine, req, decision, createdAt, start, status, null);
   }
 
   return {
