@@ -2,9 +2,10 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import type { RequestLogRow } from './types.js';
 
-const COLUMNS =
+/** The request_logs columns in the order `flattenRequestLogRow` writes their values. */
+export const REQUEST_LOG_COLUMNS =
   'id, created_at, account_id, key_id, mode, method, route, status, latency_ms, client_ip, user_agent, error_code';
-const WIDTH = 12;
+export const REQUEST_LOG_WIDTH = 12;
 /** SQLite statement sizes, largest first: a batch of any length uses at most these few texts. */
 const SQLITE_CHUNKS = [256, 64, 16, 4, 1] as const;
 
@@ -13,8 +14,8 @@ const sqliteTexts = new Map<number, string>();
 function sqliteInsert(rows: number): string {
   let text = sqliteTexts.get(rows);
   if (text === undefined) {
-    const tuple = `(${new Array(WIDTH).fill('?').join(', ')})`;
-    text = `insert into request_logs (${COLUMNS}) values ${new Array(rows).fill(tuple).join(', ')} on conflict (id) do nothing`;
+    const tuple = `(${new Array(REQUEST_LOG_WIDTH).fill('?').join(', ')})`;
+    text = `insert into request_logs (${REQUEST_LOG_COLUMNS}) values ${new Array(rows).fill(tuple).join(', ')} on conflict (id) do nothing`;
     sqliteTexts.set(rows, text);
   }
   return text;
@@ -24,7 +25,7 @@ function sqliteInsert(rows: number): string {
  * One statement for any number of rows: the columns travel as twelve arrays and `unnest`
  * turns them back into rows, so the text never changes and nothing is built per line.
  */
-const POSTGRES_INSERT = `insert into request_logs (${COLUMNS})
+const POSTGRES_INSERT = `insert into request_logs (${REQUEST_LOG_COLUMNS})
   select * from unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::text[], $8::integer[], $9::double precision[], $10::text[], $11::text[], $12::text[])
   on conflict (id) do nothing`;
@@ -52,15 +53,17 @@ export async function insertRequestLogRows(
   let i = 0;
   for (const size of SQLITE_CHUNKS) {
     while (rows.length - i >= size) {
-      const params: unknown[] = new Array(size * WIDTH);
-      for (let r = 0; r < size; r++) flatten(rows[i + r] as RequestLogRow, params, r * WIDTH);
+      const params: unknown[] = new Array(size * REQUEST_LOG_WIDTH);
+      for (let r = 0; r < size; r++)
+        flattenRequestLogRow(rows[i + r] as RequestLogRow, params, r * REQUEST_LOG_WIDTH);
       await db.executeQuery(CompiledQuery.raw(sqliteInsert(size), params));
       i += size;
     }
   }
 }
 
-function flatten(row: RequestLogRow, out: unknown[], at: number): void {
+/** Writes a row's values into `out` from `at`, in `REQUEST_LOG_COLUMNS` order. */
+export function flattenRequestLogRow(row: RequestLogRow, out: unknown[], at: number): void {
   out[at] = row.id;
   out[at + 1] = row.createdAt;
   out[at + 2] = row.accountId;
@@ -77,11 +80,11 @@ function flatten(row: RequestLogRow, out: unknown[], at: number): void {
 
 function postgresColumns(rows: readonly RequestLogRow[], from: number, max: number): unknown[] {
   const end = Math.min(rows.length, from + max);
-  const columns: unknown[][] = Array.from({ length: WIDTH }, () => new Array(end - from));
-  const row: unknown[] = new Array(WIDTH);
+  const columns: unknown[][] = Array.from({ length: REQUEST_LOG_WIDTH }, () => new Array(end - from));
+  const row: unknown[] = new Array(REQUEST_LOG_WIDTH);
   for (let i = from; i < end; i++) {
-    flatten(rows[i] as RequestLogRow, row, 0);
-    for (let c = 0; c < WIDTH; c++) (columns[c] as unknown[])[i - from] = row[c];
+    flattenRequestLogRow(rows[i] as RequestLogRow, row, 0);
+    for (let c = 0; c < REQUEST_LOG_WIDTH; c++) (columns[c] as unknown[])[i - from] = row[c];
   }
   return columns;
 }

@@ -1,9 +1,12 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Mutex } from './mutex.js';
+import {
+  flattenRequestLogRow,
+  REQUEST_LOG_COLUMNS,
+  REQUEST_LOG_WIDTH as WIDTH,
+} from './request-log-insert.js';
 import type { RequestLogBatchWriter, RequestLogRow } from './types.js';
-
-const WIDTH = 12;
 
 /**
  * The worker's code (CommonJS, run with `eval`, so it needs no file of its own next to the
@@ -17,7 +20,7 @@ const db = new Database(workerData.file, { timeout: 5000 });
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
 const WIDTH = ${WIDTH};
-const COLUMNS = 'id, created_at, account_id, key_id, mode, method, route, status, latency_ms, client_ip, user_agent, error_code';
+const COLUMNS = '${REQUEST_LOG_COLUMNS}';
 const SIZES = [64, 16, 4, 1];
 const tuple = '(' + new Array(WIDTH).fill('?').join(', ') + ')';
 const statements = new Map();
@@ -118,22 +121,7 @@ export function openSqliteRequestLogWriter(file: string, fileMutex?: Mutex): Req
     write(rows) {
       if (rows.length === 0) return Promise.resolve();
       const values: unknown[] = new Array(rows.length * WIDTH);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i] as RequestLogRow;
-        const at = i * WIDTH;
-        values[at] = r.id;
-        values[at + 1] = r.createdAt;
-        values[at + 2] = r.accountId;
-        values[at + 3] = r.keyId;
-        values[at + 4] = r.mode;
-        values[at + 5] = r.method;
-        values[at + 6] = r.route;
-        values[at + 7] = r.status;
-        values[at + 8] = r.latencyMs;
-        values[at + 9] = r.clientIp;
-        values[at + 10] = r.userAgent;
-        values[at + 11] = r.errorCode;
-      }
+      for (let i = 0; i < rows.length; i++) flattenRequestLogRow(rows[i] as RequestLogRow, values, i * WIDTH);
       if (fileMutex === undefined) return send({ values });
       return fileMutex.lock().then((release) => send({ values }).finally(release));
     },
