@@ -49,6 +49,15 @@ function inbox() {
   };
 }
 
+/** The backends of notifiers whose listening connection last LISTENed on `channel`. */
+async function listeningPids(admin: pg.Client, channel: string): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    `select pid from pg_stat_activity where application_name = 'gatehouse-listen' and query like $1`,
+    [`%${channel}%`],
+  );
+  return rows.map((r) => r.pid);
+}
+
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -123,13 +132,7 @@ describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
     await admin.connect();
     try {
       const channel = postgresChannelName(s, 'keys:invalidate');
-      const listening = async () =>
-        (
-          await admin.query<{ pid: number }>(
-            `select pid from pg_stat_activity where application_name = 'gatehouse-listen' and query like $1`,
-            [`%${channel}%`],
-          )
-        ).rows.map((r) => r.pid);
+      const listening = () => listeningPids(admin, channel);
       // only the subscribed notifier LISTENs on the channel
       const before = await listening();
       expect(before).toHaveLength(1);
@@ -158,13 +161,7 @@ describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
     const admin = new pg.Client({ connectionString: postgresTestUrl });
     await admin.connect();
     const channel = postgresChannelName(s, 'keys:invalidate');
-    const listening = async () =>
-      (
-        await admin.query<{ pid: number }>(
-          `select pid from pg_stat_activity where application_name = 'gatehouse-listen' and query like $1`,
-          [`%${channel}%`],
-        )
-      ).rows.map((r) => r.pid);
+    const listening = () => listeningPids(admin, channel);
     const [stopped] = await listening();
     expect(stopped).toBeDefined();
     // SIGSTOP: the backend neither answers nor closes, as behind a NAT that dropped the flow

@@ -88,44 +88,34 @@ export async function completeWebhookAttemptRows(
     const a = c.attempt;
     if (a.attempt > 1) await db.executeQuery(CompiledQuery.raw(SQLITE_ARCHIVE, [a.deliveryId, c.leaseOwner]));
     const result = await db.executeQuery(
-      CompiledQuery.raw(SQLITE_COMPLETE, [
-        c.status,
-        a.attempt,
-        c.nextAttemptAt,
-        c.completedAt,
-        a.startedAt,
-        a.statusCode,
-        a.latencyMs,
-        a.errorCode,
-        a.responseExcerpt,
-        a.succeeded ? 1 : 0,
-        a.deliveryId,
-        c.leaseOwner,
-      ]),
+      CompiledQuery.raw(SQLITE_COMPLETE, [...outcomeValues(c), a.deliveryId, c.leaseOwner]),
     );
     if (Number(result.numAffectedRows ?? 0n) > 0) recorded.push(a.deliveryId);
   }
   return recorded;
 }
 
+/** A completion's new delivery state and attempt, in the order both statements take them. */
+function outcomeValues(c: CompleteAttemptInput): unknown[] {
+  const a = c.attempt;
+  return [
+    c.status,
+    a.attempt,
+    c.nextAttemptAt,
+    c.completedAt,
+    a.startedAt,
+    a.statusCode,
+    a.latencyMs,
+    a.errorCode,
+    a.responseExcerpt,
+    a.succeeded ? 1 : 0,
+  ];
+}
+
 function postgresColumns(chunk: readonly CompleteAttemptInput[]): unknown[][] {
   const columns: unknown[][] = Array.from({ length: 12 }, () => new Array(chunk.length));
   chunk.forEach((c, i) => {
-    const a = c.attempt;
-    const values = [
-      a.deliveryId,
-      c.leaseOwner,
-      c.status,
-      a.attempt,
-      c.nextAttemptAt,
-      c.completedAt,
-      a.startedAt,
-      a.statusCode,
-      a.latencyMs,
-      a.errorCode,
-      a.responseExcerpt,
-      a.succeeded ? 1 : 0,
-    ];
+    const values = [c.attempt.deliveryId, c.leaseOwner, ...outcomeValues(c)];
     for (let k = 0; k < values.length; k++) (columns[k] as unknown[])[i] = values[k];
   });
   return columns;
