@@ -145,23 +145,6 @@ export function toAuditRow(r: AuditEventsTable): AuditRow {
   };
 }
 
-export function requestLogColumns(row: RequestLogRow): RequestLogsTable {
-  return {
-    id: row.id,
-    created_at: row.createdAt,
-    account_id: row.accountId,
-    key_id: row.keyId,
-    mode: row.mode,
-    method: row.method,
-    route: row.route,
-    status: row.status,
-    latency_ms: row.latencyMs,
-    client_ip: row.clientIp,
-    user_agent: row.userAgent,
-    error_code: row.errorCode,
-  };
-}
-
 export function toRequestLogRow(r: RequestLogsTable): RequestLogRow {
   return {
     id: r.id,
