@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouse, type RunningCli, startGatehouse } from './cli-flow.js';
+import { accountStatus, POLL_MS, post, propagation } from './two-instances.js';
 
 // Two real `gatehouse start` processes on one PostgreSQL schema and NO Redis: revocations
 // travel over PostgreSQL LISTEN/NOTIFY. The key cache TTL is set to a minute, so a refusal
@@ -13,7 +14,6 @@ import { gatehouse, type RunningCli, startGatehouse } from './cli-flow.js';
 // measured times are printed.
 
 const PG_URL = process.env['GATEHOUSE_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-const POLL_MS = 5;
 const LIMIT_MS = 1000;
 
 /** PostgreSQL answers? Under CI=true it must, or the suite fails. */
@@ -33,43 +33,11 @@ async function postgresReachable(): Promise<boolean> {
   }
 }
 
-async function status(url: string, key: string): Promise<number> {
-  const res = await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${key}` } });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-async function post(url: string, key: string, path: string, body: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Revokes through A and polls B every ~5 ms until it refuses; ms from the request and from A's answer. */
-async function revocationTime(a: string, b: string, adminKey: string, key: { id: string; secret: string }) {
-  const sent = performance.now();
-  let answered = Number.NaN;
-  const revoked = post(a, adminKey, `/v1/keys/${key.id}/revoke`, { reason: 'compromised' }).then((r) => {
-    answered = performance.now();
-    return r;
-  });
-  let refusedAt = Number.NaN;
-  while (performance.now() - sent < 5000) {
-    if ((await status(b, key.secret)) === 401) {
-      refusedAt = performance.now();
-      break;
-    }
-    await sleep(POLL_MS);
-  }
-  expect((await revoked).status).toBe(200);
-  if (Number.isNaN(refusedAt)) throw new Error('instance B never refused the key');
-  return { fromRequest: refusedAt - sent, fromAnswer: Math.max(0, refusedAt - answered) };
-}
+/** Revokes through A and polls B until it refuses; ms from the request and from A's answer. */
+const revocationTime = (a: string, b: string, adminKey: string, key: { id: string; secret: string }) =>
+  propagation(b, key.secret, () => post(a, adminKey, `/v1/keys/${key.id}/revoke`, { reason: 'compromised' }));
 
 describe('revocation across two instances over PostgreSQL LISTEN/NOTIFY (no Redis)', async () => {
   const available = await postgresReachable();
@@ -133,9 +101,9 @@ describe('revocation across two instances over PostgreSQL LISTEN/NOTIFY (no Redi
     expect(key.status).toBe(200);
     const secret = key.body['secret'] as string;
     // both instances look it up and cache it (for a minute)
-    expect(await status(a.url, secret)).toBe(200);
-    expect(await status(b.url, secret)).toBe(200);
-    expect(await status(b.url, secret)).toBe(200);
+    expect(await accountStatus(a.url, secret)).toBe(200);
+    expect(await accountStatus(b.url, secret)).toBe(200);
+    expect(await accountStatus(b.url, secret)).toBe(200);
     return { id: key.body['id'] as string, secret };
   }
 
@@ -146,7 +114,7 @@ describe('revocation across two instances over PostgreSQL LISTEN/NOTIFY (no Redi
     console.log(
       `LISTEN/NOTIFY revocation A→B: ${t.fromRequest.toFixed(1)} ms from the revoke request, ${t.fromAnswer.toFixed(1)} ms after A answered (poll every ${POLL_MS} ms)`,
     );
-    expect(await status(a.url, key.secret)).toBe(401);
+    expect(await accountStatus(a.url, key.secret)).toBe(401);
     expect(t.fromRequest).toBeLessThanOrEqual(LIMIT_MS);
   });
 

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouse, type RunningCli, startGatehouse } from './cli-flow.js';
+import { accountStatus, POLL_MS, post, propagation } from './two-instances.js';
 
 // Two real `gatehouse start` processes on one PostgreSQL schema and one Redis prefix: a key
 // revoked (or rolled out) through instance A must be refused by instance B, which has it
@@ -14,7 +14,6 @@ import { gatehouse, type RunningCli, startGatehouse } from './cli-flow.js';
 
 const PG_URL = process.env['GATEHOUSE_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env['GATEHOUSE_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const POLL_MS = 5;
 const LIMIT_MS = 1000;
 
 /** One command to Redis over a plain socket; the reply's first line (`+PONG`, `:3`, `-ERR …`). */
@@ -64,50 +63,10 @@ async function servicesReachable(): Promise<boolean> {
 let accountCalls = 0;
 const secrets: string[] = [];
 
-async function status(url: string, key: string): Promise<number> {
+/** `accountStatus`, counted */
+function status(url: string, key: string): Promise<number> {
   accountCalls++;
-  const res = await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${key}` } });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-async function post(url: string, key: string, path: string, body: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Sends `change` to instance A and polls instance B every ~5 ms until `secret` is refused.
- * Returns milliseconds from sending the change, and from A's answer, to B's first 401.
- */
-async function propagation(
-  b: string,
-  secret: string,
-  change: () => Promise<{ status: number }>,
-): Promise<{ fromRequest: number; fromAnswer: number }> {
-  const sent = performance.now();
-  let answered = Number.NaN;
-  const changed = change().then((r) => {
-    answered = performance.now();
-    return r;
-  });
-  let refusedAt = Number.NaN;
-  while (performance.now() - sent < 5000) {
-    if ((await status(b, secret)) === 401) {
-      refusedAt = performance.now();
-      break;
-    }
-    await sleep(POLL_MS);
-  }
-  expect((await changed).status).toBe(200);
-  if (Number.isNaN(refusedAt)) throw new Error('instance B never refused the key');
-  return { fromRequest: refusedAt - sent, fromAnswer: Math.max(0, refusedAt - answered) };
+  return accountStatus(url, key);
 }
 
 describe('instant revocation across two instances (PostgreSQL + Redis)', async () => {
@@ -181,8 +140,11 @@ describe('instant revocation across two instances (PostgreSQL + Redis)', async (
 
   it.skipIf(!available)('a key revoked through A is refused by B within 1 s', async () => {
     const key = await warmKey();
-    const t = await propagation(b.url, key.secret, () =>
-      post(a.url, adminKey, `/v1/keys/${key.id}/revoke`, { reason: 'compromised' }),
+    const t = await propagation(
+      b.url,
+      key.secret,
+      () => post(a.url, adminKey, `/v1/keys/${key.id}/revoke`, { reason: 'compromised' }),
+      status,
     );
     console.log(
       `revocation A→B: ${t.fromRequest.toFixed(1)} ms from the revoke request, ${t.fromAnswer.toFixed(1)} ms after A answered (poll every ${POLL_MS} ms)`,
@@ -194,12 +156,17 @@ describe('instant revocation across two instances (PostgreSQL + Redis)', async (
   it.skipIf(!available)('a key rolled out through A (no grace) is refused by B within 1 s', async () => {
     const key = await warmKey();
     let replacement = '';
-    const t = await propagation(b.url, key.secret, async () => {
-      const r = await post(a.url, adminKey, `/v1/keys/${key.id}/roll`, { grace_period_seconds: 0 });
-      replacement = r.body['secret'] as string;
-      secrets.push(replacement);
-      return r;
-    });
+    const t = await propagation(
+      b.url,
+      key.secret,
+      async () => {
+        const r = await post(a.url, adminKey, `/v1/keys/${key.id}/roll`, { grace_period_seconds: 0 });
+        replacement = r.body['secret'] as string;
+        secrets.push(replacement);
+        return r;
+      },
+      status,
+    );
     console.log(
       `roll A→B: ${t.fromRequest.toFixed(1)} ms from the roll request, ${t.fromAnswer.toFixed(1)} ms after A answered`,
     );
