@@ -38,6 +38,18 @@ describe('configuration', () => {
     expect(() => loadConfig({ GATEHOUSE_TLS_CERT: 'a.pem' })).toThrow(/GATEHOUSE_TLS_KEY/);
   });
 
+  it('reads the upstream timeouts: handshake/answer 30 s and tunnel idle 60 s by default', () => {
+    expect(loadConfig({})).toMatchObject({ upstreamTimeoutMs: 30_000, tunnelIdleTimeoutMs: 60_000 });
+    expect(
+      loadConfig({ GATEHOUSE_UPSTREAM_TIMEOUT_MS: '5000', GATEHOUSE_TUNNEL_IDLE_TIMEOUT_MS: '3600000' }),
+    ).toMatchObject({ upstreamTimeoutMs: 5_000, tunnelIdleTimeoutMs: 3_600_000 });
+    for (const bad of ['0', '999', 'soon', '86400001']) {
+      expect(() => loadConfig({ GATEHOUSE_TUNNEL_IDLE_TIMEOUT_MS: bad })).toThrow(
+        /GATEHOUSE_TUNNEL_IDLE_TIMEOUT_MS/,
+      );
+    }
+  });
+
   it('reads a JSON file named by GATEHOUSE_CONFIG, with the environment winning', () => {
     const d = tempDir();
     const file = join(d, 'gatehouse.config.json');

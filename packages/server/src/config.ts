@@ -28,6 +28,8 @@ export interface Config {
   /** shared secret for the Gatehouse-Signature header sent upstream */
   upstreamSecret: string | undefined;
   upstreamTimeoutMs: number;
+  /** an open WebSocket (Upgrade) tunnel with no bytes either way for this long is cut */
+  tunnelIdleTimeoutMs: number;
   /** JSON file with per-route scopes, public routes, allowed origins and default rate limits */
   gatewayConfigFile: string | undefined;
   requestLogRetentionDays: number;
@@ -81,6 +83,7 @@ const ConfigSchema = z.object({
     message: 'must be at least 32 characters',
   }),
   GATEHOUSE_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  GATEHOUSE_TUNNEL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
   GATEHOUSE_GATEWAY_CONFIG: optionalString,
   GATEHOUSE_REQUEST_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS: optionalString.refine(
@@ -157,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyCacheTtlMs: c.GATEHOUSE_KEY_CACHE_TTL_MS,
     upstreamSecret: c.GATEHOUSE_UPSTREAM_SECRET,
     upstreamTimeoutMs: c.GATEHOUSE_UPSTREAM_TIMEOUT_MS,
+    tunnelIdleTimeoutMs: c.GATEHOUSE_TUNNEL_IDLE_TIMEOUT_MS,
     gatewayConfigFile: c.GATEHOUSE_GATEWAY_CONFIG,
     requestLogRetentionDays: c.GATEHOUSE_REQUEST_LOG_RETENTION_DAYS,
     webhookAllowedPrivateHosts: (c.GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS ?? '')

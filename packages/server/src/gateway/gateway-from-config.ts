@@ -47,6 +47,7 @@ export function prepareGateway(config: Config, logger?: Logger) {
         engine,
         upstreamUrl: config.upstreamUrl,
         timeoutMs: config.upstreamTimeoutMs,
+        idleTimeoutMs: config.tunnelIdleTimeoutMs,
         hsts: config.tlsCert !== undefined,
         ...(logger ? { logger } : {}),
       });

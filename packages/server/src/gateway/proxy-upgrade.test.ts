@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { verifyGatehouseRequest } from '@gatehouse/sdk';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { cliCaller } from '../test-kit/harness.js';
 import {
@@ -396,6 +396,137 @@ describe('proxy upgrade (WebSocket): what is refused and how', () => {
     expect(up.connections).toBe(0);
   });
 });
+
+describe('proxy upgrade (WebSocket): how a tunnel ends', () => {
+  it('passes a half-close from the upstream on while the client keeps sending; both sockets go once both directions end', async () => {
+    await setup();
+    const upSocket = acceptRaw(up);
+    const client = await rawUpgrade(g);
+    const clientGot = collect(client);
+    const upstream = await upSocket;
+    const upstreamGot = collect(upstream);
+    // the upstream's FIN reaches the client as a FIN
+    const clientEnded = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    upstream.end('down-then-fin');
+    await clientEnded;
+    expect(clientGot.text()).toMatch(/^HTTP\/1\.1 101 [\s\S]*\r\n\r\ndown-then-fin$/);
+    expect(await gatewayConnections(g)).toBe(1);
+    // the other direction still flows
+    client.write('up-after-fin');
+    await vi.waitFor(() => expect(upstreamGot.text()).toBe('up-after-fin'));
+    const upstreamClosed = new Promise<void>((resolve) => upstream.once('close', () => resolve()));
+    client.end();
+    await upstreamClosed;
+    await vi.waitFor(async () => expect(await gatewayConnections(g)).toBe(0));
+  });
+
+  it('passes a half-close from the client on while the upstream keeps sending', async () => {
+    await setup();
+    const upSocket = acceptRaw(up);
+    const client = await rawUpgrade(g);
+    const clientGot = collect(client);
+    const upstream = await upSocket;
+    const upstreamGot = collect(upstream);
+    const upstreamEnded = new Promise<void>((resolve) => upstream.once('end', () => resolve()));
+    client.end('up-then-fin');
+    await upstreamEnded;
+    expect(upstreamGot.text()).toBe('up-then-fin');
+    upstream.end('down-after-fin');
+    await vi.waitFor(() => expect(clientGot.text()).toContain('down-after-fin'));
+    await vi.waitFor(async () => expect(await gatewayConnections(g)).toBe(0));
+  });
+
+  it('destroys the client side when the upstream resets, and the upstream side when the client does', async () => {
+    await setup();
+    let upSocket = acceptRaw(up);
+    const first = await rawUpgrade(g);
+    await readUntil(first, (b) => b.includes('\r\n\r\n'));
+    (await upSocket).resetAndDestroy();
+    // the client holds its side open: only the gateway can have closed it
+    await vi.waitFor(async () => expect(await gatewayConnections(g)).toBe(0));
+    first.destroy();
+
+    upSocket = acceptRaw(up);
+    const second = await rawUpgrade(g);
+    await readUntil(second, (b) => b.includes('\r\n\r\n'));
+    const upstream = await upSocket;
+    upstream.resume();
+    const upstreamEnded = new Promise<void>((resolve) => upstream.once('end', () => resolve()));
+    second.resetAndDestroy();
+    await upstreamEnded;
+    await vi.waitFor(async () => expect(await gatewayConnections(g)).toBe(0));
+  });
+
+  it('cuts a tunnel with no bytes either way for the idle timeout, and not one in use', async () => {
+    await setup({ idleTimeoutMs: 300 });
+    const { ws } = await opened(`${g.url}/v1/stream`, g.secret);
+    const gone = closed(ws);
+    // traffic every 100 ms keeps it open well past 300 ms
+    let quietSince = 0;
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ws.send(`ping ${i}`);
+      expect((await nextMessage(ws)).data.toString()).toBe(`ping ${i}`);
+      quietSince = performance.now();
+    }
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    await gone;
+    expect(performance.now() - quietSince).toBeGreaterThanOrEqual(250);
+    await vi.waitFor(() => expect(up.clients.size).toBe(0));
+    await vi.waitFor(async () => expect(await gatewayConnections(g)).toBe(0));
+  });
+
+  it('cuts a tunnel left half-open (the client never closes its side) after the idle timeout', async () => {
+    await setup({ idleTimeoutMs: 300 });
+    const upSocket = acceptRaw(up);
+    const client = await rawUpgrade(g);
+    const upstream = await upSocket;
+    const upstreamClosed = new Promise<void>((resolve) => upstream.once('close', () => resolve()));
+    upstream.end();
+    await upstreamClosed;
+    await vi.waitFor(async () => expect(await gatewayConnections(g)).toBe(0));
+    client.destroy();
+  });
+});
+
+/** The upstream answers the next handshake with a bare 101 and hands over its raw socket. */
+function acceptRaw(upstream: WsUpstream): Promise<Socket> {
+  return new Promise((resolve) => {
+    upstream.onUpgrade = (_req, _accept, socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      resolve(socket as Socket);
+    };
+  });
+}
+
+/**
+ * A WebSocket handshake written by hand on a socket that stays half-open when the other side
+ * ends (as a client that ignores FIN would).
+ */
+async function rawUpgrade(gateway: GatewayHarness): Promise<Socket> {
+  const socket = connect({ port: Number(new URL(gateway.url).port), host: '127.0.0.1', allowHalfOpen: true });
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(
+    'GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+      `Authorization: Bearer ${gateway.secret}\r\n\r\n`,
+  );
+  return socket;
+}
+
+/** Everything a socket receives from now on. */
+function collect(socket: Socket): { text(): string } {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  return { text: () => Buffer.concat(chunks).toString('latin1') };
+}
+
+/** Sockets still open on the gateway's listener (node:http keeps counting them after an upgrade). */
+function gatewayConnections(gateway: GatewayHarness): Promise<number> {
+  return new Promise((resolve, reject) =>
+    gateway.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
 
 /** A client-to-server text frame (RFC 6455 §5.2): clients must mask. */
 function maskedTextFrame(text: string): Buffer {

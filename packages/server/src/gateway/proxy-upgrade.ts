@@ -15,6 +15,8 @@ import { downstreamResponseHeaders, upstreamUpgradeRequestHeaders } from './upst
 const CLIENT_GONE = 499;
 /** How long a refused client has to read the answer and close before its socket is cut. */
 const REFUSAL_LINGER_MS = 5_000;
+/** An open tunnel with no bytes either way for this long is cut (nginx's proxy_read_timeout). */
+export const DEFAULT_TUNNEL_IDLE_TIMEOUT_MS = 60_000;
 
 export interface GatewayUpgradeProxyOptions {
   engine: GatewayEngine;
@@ -22,6 +24,8 @@ export interface GatewayUpgradeProxyOptions {
   upstreamUrl: string;
   /** the longest wait for the upstream to connect and answer the handshake */
   timeoutMs: number;
+  /** an open tunnel with no bytes either way for this long is cut (default 60 s) */
+  idleTimeoutMs?: number;
   logger?: Logger;
   /** served over TLS: refusals carry Strict-Transport-Security, as the API's do */
   hsts?: boolean;
@@ -47,6 +51,7 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
   const secure = upstream.protocol === 'https:';
   const send = secure ? httpsRequest : httpRequest;
   const hsts = options.hsts === true;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_TUNNEL_IDLE_TIMEOUT_MS;
   const open = new Set<Duplex>();
   const pending = new Set<ClientRequest>();
 
@@ -176,7 +181,12 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
     });
   }
 
-  /** Pipes the two sockets both ways; an error on either side destroys both. */
+  /**
+   * Pipes the two sockets both ways. A FIN from one side is passed on with end() while the
+   * other direction keeps flowing; a socket closes by itself once both its directions are done.
+   * An error, a socket that closes before both its directions are done, or no bytes either way
+   * for `idleTimeoutMs` destroys both.
+   */
   function tunnel(client: Duplex, upstreamSocket: Duplex, upstreamHead: Buffer, answer: string): void {
     track(upstreamSocket);
     const destroyBoth = () => {
@@ -185,15 +195,19 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
     };
     upstreamSocket.on('error', destroyBoth);
     client.on('error', destroyBoth);
-    // a side that is gone without a clean end takes the other with it
-    upstreamSocket.once('close', () => client.end());
-    client.once('close', () => upstreamSocket.end());
+    closeWith(upstreamSocket, client);
+    closeWith(client, upstreamSocket);
     if (client.destroyed) {
       destroyBoth();
       return;
     }
-    noDelay(client);
-    noDelay(upstreamSocket);
+    for (const socket of [client, upstreamSocket]) {
+      // http.request's socket defaults to false: it would answer the upstream's FIN with its
+      // own at once, and the client's later bytes would have nowhere to go
+      socket.allowHalfOpen = true;
+      tune(socket, idleTimeoutMs);
+      socket.once('timeout', destroyBoth);
+    }
     client.write(answer);
     if (upstreamHead.length > 0) client.write(upstreamHead);
     upstreamSocket.pipe(client);
@@ -294,8 +308,22 @@ function headerLines(headers: Record<string, string | string[] | number>): strin
   return `${out}\r\n`;
 }
 
-function noDelay(socket: Duplex): void {
+/**
+ * No Nagle delay, and a socket timeout: every tunnelled byte is read on one socket and written
+ * on the other, so either socket idle means the tunnel is idle.
+ */
+function tune(socket: Duplex, idleTimeoutMs: number): void {
   const s = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
   s.setNoDelay?.(true);
-  s.setTimeout?.(0);
+  s.setTimeout?.(idleTimeoutMs);
+}
+
+/**
+ * When `gone` closes before both its directions are done (reset, destroyed), `other` goes too.
+ * After a clean close `other` has had its FIN and its end(): it closes once flushed.
+ */
+function closeWith(gone: Duplex, other: Duplex): void {
+  gone.once('close', () => {
+    if (!(gone.readableEnded && gone.writableFinished)) other.destroy();
+  });
 }

@@ -103,6 +103,8 @@ export async function createGatewayHarness(
     trustProxy?: string[];
     redis?: boolean;
     timeoutMs?: number;
+    /** the upgrade proxy's tunnel idle timeout (its default otherwise) */
+    idleTimeoutMs?: number;
     accountRateLimits?: { limit: number; window_seconds: number }[];
     /** share another harness's store and kv (a second instance) */
     upstream?: Upstream;
@@ -134,6 +136,7 @@ export async function createGatewayHarness(
     engine,
     upstreamUrl: upstream.url,
     timeoutMs: options.timeoutMs ?? 2_000,
+    ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
     logger,
   });
   const app = await createApp({ runtime: h.runtime, logger, gateway: { engine, proxy, upgrade } });
