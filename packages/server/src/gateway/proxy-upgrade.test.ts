@@ -489,6 +489,37 @@ describe('proxy upgrade (WebSocket): how a tunnel ends', () => {
   });
 });
 
+describe('proxy upgrade (WebSocket): a handshake with a body', () => {
+  it('is refused with 413 body_too_large before the upstream is asked, whether sized or chunked', async () => {
+    await setup();
+    for (const [headers, body] of [
+      [['Content-Length: 5'], 'hello'],
+      [['Transfer-Encoding: chunked'], '5\r\nhello\r\n0\r\n\r\n'],
+    ] as const) {
+      const client = await rawUpgrade(g, [...headers], body);
+      const res = parseResponse(await readUntil(client, isCompleteResponse));
+      expect(res.status).toBe(413);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.json.error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'body_too_large',
+        request_id: res.headers['request-id'],
+      });
+      expect(g.log.at(-1)).toMatchObject({ status: 413, errorCode: 'body_too_large', keyId: g.keyId });
+      client.destroy();
+    }
+    expect(up.connections).toBe(0);
+  });
+
+  it('accepts Content-Length: 0, which is no body', async () => {
+    await setup();
+    const client = await rawUpgrade(g, ['Content-Length: 0']);
+    const answer = await readUntil(client, (b) => b.includes('\r\n\r\n'));
+    expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+    client.destroy();
+  });
+});
+
 /** The upstream answers the next handshake with a bare 101 and hands over its raw socket. */
 function acceptRaw(upstream: WsUpstream): Promise<Socket> {
   return new Promise((resolve) => {
@@ -501,15 +532,15 @@ function acceptRaw(upstream: WsUpstream): Promise<Socket> {
 
 /**
  * A WebSocket handshake written by hand on a socket that stays half-open when the other side
- * ends (as a client that ignores FIN would).
+ * ends (as a client that ignores FIN would), with extra header lines and a body.
  */
-async function rawUpgrade(gateway: GatewayHarness): Promise<Socket> {
+async function rawUpgrade(gateway: GatewayHarness, headers: string[] = [], body = ''): Promise<Socket> {
   const socket = connect({ port: Number(new URL(gateway.url).port), host: '127.0.0.1', allowHalfOpen: true });
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   socket.write(
     'GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
       `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
-      `Authorization: Bearer ${gateway.secret}\r\n\r\n`,
+      `Authorization: Bearer ${gateway.secret}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n${body}`,
   );
   return socket;
 }
@@ -526,6 +557,30 @@ function gatewayConnections(gateway: GatewayHarness): Promise<number> {
   return new Promise((resolve, reject) =>
     gateway.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
   );
+}
+
+/** Headers and a Content-Length body have all arrived. */
+function isCompleteResponse(b: Buffer): boolean {
+  const end = b.indexOf('\r\n\r\n');
+  if (end < 0) return false;
+  const length = /\r\ncontent-length: (\d+)/i.exec(b.subarray(0, end).toString('latin1'));
+  return length !== null && b.length >= end + 4 + Number(length[1]);
+}
+
+/** A raw HTTP answer with a JSON body, as `openWs` reports a refusal. */
+function parseResponse(b: Buffer): Refused {
+  const end = b.indexOf('\r\n\r\n');
+  const [statusLine, ...lines] = b.subarray(0, end).toString('latin1').split('\r\n');
+  const headers: IncomingHttpHeaders = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return {
+    status: Number(statusLine?.split(' ')[1]),
+    headers,
+    json: JSON.parse(b.subarray(end + 4).toString()),
+  };
 }
 
 /** A client-to-server text frame (RFC 6455 §5.2): clients must mask. */

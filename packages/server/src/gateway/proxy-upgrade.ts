@@ -96,6 +96,14 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
       recordRequest(engine, req, decision, createdAt, start, CLIENT_GONE, null);
       return;
     }
+    if (declaresBody(req)) {
+      // node:http (and so many upstreams) hands an upgrade's body over as the tunnel's first
+      // bytes: forwarded, it would be read as frames or not at all, depending on the upstream
+      const refusal = engine.refusal('body_too_large', decision);
+      refuse(socket, refusal);
+      recordRequest(engine, req, refusal, createdAt, start, refusal.status, refusal.code);
+      return;
+    }
     // bytes the client sent after its handshake go upstream once the tunnel is open
     if (head.length > 0) socket.unshift(head);
     const outcome = await handshake(req, socket, decision, method, url);
@@ -326,4 +334,11 @@ function closeWith(gone: Duplex, other: Duplex): void {
   gone.once('close', () => {
     if (!(gone.readableEnded && gone.writableFinished)) other.destroy();
   });
+}
+
+/** Content-Length above zero or any Transfer-Encoding: the request carries a body. */
+function declaresBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && Number(length) !== 0;
 }
