@@ -68,12 +68,12 @@ async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Prom
 
 describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
   const opened: PostgresNotifier[] = [];
-  const open = async (schema: string) => {
+  const open = async (schema: string, backoffMs = 20) => {
     const n = await openPostgresNotifier({
       url: postgresTestUrl,
       schema,
-      minBackoffMs: 20,
-      maxBackoffMs: 200,
+      minBackoffMs: backoffMs,
+      maxBackoffMs: backoffMs * 10,
     });
     opened.push(n);
     return n;
@@ -176,5 +176,63 @@ describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
       await admin.query('select pg_terminate_backend($1)', [stopped]).catch(() => {});
       await admin.end();
     }
+  });
+
+  it('keeps a subscription made on a listening connection that is being lost, and LISTENs on every channel once replaced', async () => {
+    const s = schema();
+    const listener = await open(s);
+    const publisher = await open(s);
+    const first = inbox();
+    const second = inbox();
+    const resyncs = { first: 0, second: 0 };
+    await listener.subscribe('first', first.handler, () => resyncs.first++);
+    const admin = new pg.Client({ connectionString: postgresTestUrl });
+    await admin.connect();
+    const [stopped] = await listeningPids(admin, postgresChannelName(s, 'first'));
+    expect(stopped).toBeDefined();
+    // the backend stops: the connection still looks current, but its LISTEN on a new channel
+    // is never answered, and the connection is replaced (after a second of silence) meanwhile
+    process.kill(stopped as number, 'SIGSTOP');
+    try {
+      await listener.subscribe('second', second.handler, () => resyncs.second++);
+      await until(() => listener.live && resyncs.first === 1, 10_000);
+      expect(resyncs.second).toBe(1);
+      await publisher.publish('first', 'one');
+      await publisher.publish('second', 'two');
+      expect(await first.next(1)).toEqual(['one']);
+      expect(await second.next(1)).toEqual(['two']);
+    } finally {
+      process.kill(stopped as number, 'SIGCONT');
+      await admin.query('select pg_terminate_backend($1)', [stopped]).catch(() => {});
+      await admin.end();
+    }
+  });
+
+  it('takes a subscription made while the listening connection is down into effect once it is back', async () => {
+    const s = schema();
+    // a long first backoff keeps the connection down while the subscribe happens
+    const listener = await open(s, 500);
+    const publisher = await open(s);
+    const first = inbox();
+    const second = inbox();
+    let resyncs = 0;
+    await listener.subscribe('first', first.handler);
+    const admin = new pg.Client({ connectionString: postgresTestUrl });
+    await admin.connect();
+    try {
+      const before = await listeningPids(admin, postgresChannelName(s, 'first'));
+      expect(before).toHaveLength(1);
+      await admin.query('select pg_terminate_backend($1)', [before[0]]);
+      await until(() => !listener.live);
+      await listener.subscribe('second', second.handler, () => resyncs++);
+      expect(listener.live).toBe(false);
+      await until(() => listener.live && resyncs === 1);
+    } finally {
+      await admin.end();
+    }
+    await publisher.publish('first', 'one');
+    await publisher.publish('second', 'two');
+    expect(await first.next(1)).toEqual(['one']);
+    expect(await second.next(1)).toEqual(['two']);
   });
 });

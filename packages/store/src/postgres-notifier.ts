@@ -29,7 +29,9 @@ export interface PostgresNotifierOptions {
  */
 export interface PostgresNotifier {
   /**
-   * Listens on `channel`; resolves once the LISTEN is in place. `onResync` is called after the
+   * Listens on `channel`; resolves once the LISTEN is in place, or at once while the listening
+   * connection is down (or as soon as it is found lost): the subscription is kept, and the
+   * replacement connection LISTENs on it before anyone is told. `onResync` is called after the
    * listening connection came back: notifications sent while it was down are lost, so whatever
    * they kept fresh must be refreshed. Returns the unsubscribe.
    */
@@ -59,6 +61,12 @@ interface Subscription {
   onResync: (() => void) | undefined;
 }
 
+interface Channel {
+  subs: Set<Subscription>;
+  /** settles when the first subscriber's LISTEN is in place, or its connection was lost */
+  listened: Promise<void>;
+}
+
 export async function openPostgresNotifier(options: PostgresNotifierOptions): Promise<PostgresNotifier> {
   const schema = options.schema ?? 'public';
   assertSchemaName(schema);
@@ -71,8 +79,8 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
   const publisher = new pg.Pool({ connectionString: options.url, max: 2, idleTimeoutMillis: 30_000 });
   // an idle publishing connection the server drops is replaced on the next publish
   publisher.on('error', onError);
-  /** PostgreSQL channel name → subscriptions on it */
-  const channels = new Map<string, Set<Subscription>>();
+  /** PostgreSQL channel name → subscriptions on it; every connection LISTENs on all of them */
+  const channels = new Map<string, Channel>();
   let client: pg.Client | null = null;
   let live = false;
   let closed = false;
@@ -81,7 +89,12 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
   /** when the listening connection last proved it delivers (a heartbeat, or connecting) */
   let lastHeard = 0;
 
-  async function connect(): Promise<pg.Client> {
+  /**
+   * Opens a listening connection, LISTENs on the heartbeat and every channel, and makes it the
+   * current one in the same turn as its last LISTEN: a channel subscribed before then is in
+   * the map, which the loop walks live; one subscribed after LISTENs on the new connection.
+   */
+  async function connect(): Promise<void> {
     // named, so an operator (or a test) can tell the listening connection in pg_stat_activity
     const next = new pg.Client({
       connectionString: options.url,
@@ -99,7 +112,7 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
         if (client === next) lastHeard = Date.now();
         return;
       }
-      const subs = channels.get(n.channel);
+      const subs = channels.get(n.channel)?.subs;
       if (subs === undefined) return;
       for (const sub of subs) sub.handler(n.payload ?? '');
     });
@@ -112,7 +125,31 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
       await next.end().catch(() => {});
       throw err;
     }
-    return next;
+    if (closed) {
+      next.removeAllListeners('end');
+      void next.end().catch(() => {});
+      return;
+    }
+    client = next;
+    live = true;
+    lastHeard = Date.now();
+  }
+
+  /**
+   * LISTENs on `name` with the current connection. A failure means that connection is broken:
+   * it is replaced, and its replacement LISTENs on every channel in the map, this one included.
+   */
+  async function listen(name: string): Promise<void> {
+    const on = client;
+    if (on === null) return;
+    try {
+      await on.query(`LISTEN ${quote(name)}`);
+    } catch (err) {
+      // already replaced: the connection's own error was reported
+      if (client !== on) return;
+      onError(err);
+      lost(on);
+    }
   }
 
   function lost(which: pg.Client): void {
@@ -131,17 +168,11 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
     retry = setTimeout(() => {
       retry = null;
       connect().then(
-        (next) => {
-          if (closed) {
-            void next.end().catch(() => {});
-            return;
-          }
-          client = next;
-          live = true;
-          lastHeard = Date.now();
+        () => {
+          if (closed) return;
           backoff = minBackoff;
           // whatever was sent while we were away is gone: everyone refreshes
-          for (const subs of channels.values()) for (const sub of subs) sub.onResync?.();
+          for (const { subs } of channels.values()) for (const sub of subs) sub.onResync?.();
         },
         (err: unknown) => {
           onError(err);
@@ -152,9 +183,7 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
     retry.unref();
   }
 
-  client = await connect();
-  live = true;
-  lastHeard = Date.now();
+  await connect();
 
   // Every beat goes out through the publishing pool and must come back on the listening
   // connection; one that has not been heard from for `silentMs` is replaced (and everyone
@@ -178,17 +207,21 @@ export async function openPostgresNotifier(options: PostgresNotifierOptions): Pr
     async subscribe(channel, handler, onResync) {
       const name = postgresChannelName(schema, channel);
       const sub: Subscription = { handler, onResync };
-      let subs = channels.get(name);
-      if (subs === undefined) {
-        subs = new Set();
-        channels.set(name, subs);
-        // when down, the reconnect LISTENs on every channel in the map
-        await client?.query(`LISTEN ${quote(name)}`);
+      let entry = channels.get(name);
+      if (entry === undefined) {
+        // in the map before any await, so a reconnect from now on LISTENs on it
+        entry = { subs: new Set(), listened: Promise.resolve() };
+        channels.set(name, entry);
+        entry.listened = listen(name);
       }
-      subs.add(sub);
+      // added before waiting, so a reconnect meanwhile resyncs it too
+      entry.subs.add(sub);
+      // a second subscriber waits for the first one's LISTEN as well
+      await entry.listened;
+      const { subs } = entry;
       return async () => {
         subs.delete(sub);
-        if (subs.size > 0 || channels.get(name) !== subs) return;
+        if (subs.size > 0 || channels.get(name)?.subs !== subs) return;
         channels.delete(name);
         await client?.query(`UNLISTEN ${quote(name)}`).catch(() => {});
       };
