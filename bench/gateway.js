@@ -4,13 +4,14 @@
 // nginx, all in front of one upstream. Every server is its own child process (this file, forked
 // with a role; nginx spawned by one); the load generator (autocannon) runs here. Key secrets
 // reach this process over IPC, never argv.
-import { execFileSync, fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { exampleNginxServer, findNginx, startNginx } from '../e2e/nginx-runner.js';
 
 const CONNECTIONS = 32;
 // GATEHOUSE_BENCH_SECONDS / GATEHOUSE_BENCH_ROUNDS shorten a trial run; the published table uses the defaults
@@ -42,70 +43,7 @@ async function fastifyApp() {
   return Fastify({ logger: false });
 }
 
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-
-/**
- * nginx with one worker (each Node server here is one thread too), keep-alive to its clients
- * and upstreams, the access log on (Gatehouse logs every request too). `server` is the
- * http-level config.
- */
-async function startNginx(dir, name, server) {
-  const root = join(dir, name);
-  mkdirSync(root, { recursive: true });
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((t) => {
-      mkdirSync(join(root, t));
-      return `    ${t}_temp_path ${join(root, t)};`;
-    })
-    .join('\n');
-  const conf = join(root, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes 1;
-error_log ${join(root, 'error.log')} warn;
-events { worker_connections 1024; }
-http {
-    access_log ${join(root, 'access.log')};
-    # a client connection is closed after 1,000 requests by default, which the load generator counts as errors
-    keepalive_requests 10000000;
-${temp}
-${server}
-}
-`,
-  );
-  const args = ['-p', root, '-e', join(root, 'error.log'), '-c', conf];
-  execFileSync(NGINX, ['-t', ...args], { stdio: 'pipe' });
-  const proc = spawn(NGINX, [...args, '-g', `daemon off; pid ${join(root, 'nginx.pid')};`], {
-    stdio: 'ignore',
-  });
-  const port = Number(/listen 127\.0\.0\.1:(\d+);/.exec(server)[1]);
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/`);
-      break;
-    } catch (err) {
-      if (i > 200) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', resolve);
-        proc.kill('SIGQUIT');
-      }),
-  };
-}
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const NGINX = findNginx();
 
 const roles = {
   async upstream() {
@@ -194,13 +132,14 @@ const roles = {
     return { url: server.url, secret, close: () => server.close() };
   },
 
+  // nginx (one worker, as each Node server here is one thread) keeps connections to its
+  // clients and upstreams alive, and logs every request as Gatehouse does
   async nginx(dir) {
     const upstream = new URL(process.env.GATEHOUSE_BENCH_UPSTREAM);
-    const port = await freePort();
-    return startNginx(
-      dir,
-      'nginx-plain',
-      `upstream api { server ${upstream.host}; keepalive 64; keepalive_requests 10000000; }
+    return startNginx({
+      nginx: NGINX,
+      root: join(dir, 'nginx-plain'),
+      server: (port) => `upstream api { server ${upstream.host}; keepalive 64; keepalive_requests 10000000; }
 server {
     listen 127.0.0.1:${port};
     location / {
@@ -209,23 +148,23 @@ server {
         proxy_set_header Connection "";
     }
 }`,
-    );
+    });
   },
 
   // examples/nginx/gatehouse.conf as shipped, on this run's ports
   async 'nginx-auth'(dir) {
     const upstream = new URL(process.env.GATEHOUSE_BENCH_UPSTREAM);
     const authz = new URL(process.env.GATEHOUSE_BENCH_AUTHZ);
-    const port = await freePort();
-    const example = readFileSync(new URL('../examples/nginx/gatehouse.conf', import.meta.url), 'utf8');
-    const server = example
-      .replace('server 127.0.0.1:8080;', `server ${authz.host};`)
-      .replace('server 127.0.0.1:3000;', `server ${upstream.host};`)
-      .replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${port};`)
-      .replaceAll('keepalive 16;', 'keepalive 64; keepalive_requests 10000000;');
-    if (!server.includes(`listen 127.0.0.1:${port};`))
-      throw new Error('examples/nginx/gatehouse.conf changed shape');
-    return startNginx(dir, 'nginx-auth', server);
+    return startNginx({
+      nginx: NGINX,
+      root: join(dir, 'nginx-auth'),
+      server: (port) =>
+        exampleNginxServer({
+          listen: `127.0.0.1:${port}`,
+          gatehouse: authz.host,
+          api: upstream.host,
+        }).replaceAll('keepalive 16;', 'keepalive 64; keepalive_requests 10000000;'),
+    });
   },
 
   async 'fastify-proxy'() {
@@ -323,7 +262,7 @@ export async function run() {
     return c.ready.then((ready) => ({ ...ready, proc: c.proc }));
   };
   try {
-    if (NGINX === undefined) throw new Error('nginx is not installed (apt-get install -y nginx)');
+    if (NGINX === null) throw new Error('nginx is not installed (apt-get install -y nginx)');
     const upstream = await start('upstream');
     const upstreamEnv = { GATEHOUSE_BENCH_UPSTREAM: upstream.url };
     const [bare, middleware, gatehouseProxy, fastifyProxy, authz] = await Promise.all([

@@ -1,22 +1,12 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPaymentsApi } from '@gatehouse/example-payments-api';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouse, type RunningCli, startGatehouse } from './cli-flow.js';
-
-const EXAMPLE = new URL('../examples/nginx/gatehouse.conf', import.meta.url);
-
-function findNginx(): string | null {
-  for (const dir of [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/usr/local/sbin']) {
-    if (dir && existsSync(join(dir, 'nginx'))) return join(dir, 'nginx');
-  }
-  return null;
-}
+import { exampleNginxServer, findNginx, type RunningNginx, startNginx } from './nginx-runner.js';
 
 const NGINX = findNginx();
 if (!NGINX) {
@@ -26,47 +16,11 @@ if (!NGINX) {
   console.warn('nginx is not installed: the nginx auth_request test is skipped (it fails under CI=true)');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** The example file on this test's ports, inside the smallest nginx.conf that runs it. */
-function nginxConf(dir: string, ports: { nginx: number; gatehouse: number; api: number }): string {
-  const example = readFileSync(EXAMPLE, 'utf8');
-  const server = example
-    .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${ports.gatehouse};`)
-    .replace('server 127.0.0.1:3000;', `server 127.0.0.1:${ports.api};`)
-    .replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${ports.nginx};`);
-  expect(server).not.toBe(example);
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((name) => {
-      mkdirSync(join(dir, name));
-      return `    ${name}_temp_path ${join(dir, name)};`;
-    })
-    .join('\n');
-  return `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes 1;
-error_log ${join(dir, 'error.log')} info;
-events { worker_connections 64; }
-http {
-    access_log ${join(dir, 'access.log')};
-${temp}
-${server}
-}
-`;
-}
-
 describe.skipIf(!NGINX)('nginx auth_request in front of the payments API (examples/nginx)', () => {
   let dir: string;
   let gh: RunningCli;
   let api: FastifyInstance;
-  let nginx: ChildProcess;
+  let nginx: RunningNginx;
   let base: string;
   const keys: Record<string, string> = {};
   const seenUpstream: Record<string, string | string[] | undefined>[] = [];
@@ -106,47 +60,23 @@ describe.skipIf(!NGINX)('nginx auth_request in front of the payments API (exampl
     await make('readOnly', { type: 'restricted', scopes: ['payments:read'] });
     await make('burst', { type: 'secret', rate_limits: [{ limit: 2, window_seconds: 60 }] });
 
-    const ports = { nginx: await freePort(), gatehouse: Number(new URL(gh.url).port), api: apiPort };
-    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, ports));
-    execFileSync(
-      NGINX as string,
-      ['-t', '-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')],
-      {
-        stdio: 'pipe',
-      },
-    );
-    nginx = spawn(
-      NGINX as string,
-      [
-        '-p',
-        dir,
-        '-e',
-        join(dir, 'error.log'),
-        '-c',
-        join(dir, 'nginx.conf'),
-        '-g',
-        `daemon off; pid ${join(dir, 'nginx.pid')};`,
-      ],
-      { stdio: 'ignore' },
-    );
-    base = `http://127.0.0.1:${ports.nginx}`;
-    for (let i = 0; ; i++) {
-      try {
-        await fetch(`${base}/`);
-        break;
-      } catch (err) {
-        if (i > 100) throw err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    // examples/nginx/gatehouse.conf as shipped, on this test's ports
+    nginx = await startNginx({
+      nginx: NGINX as string,
+      root: join(dir, 'nginx'),
+      errorLogLevel: 'info',
+      server: (port) =>
+        exampleNginxServer({
+          listen: `127.0.0.1:${port}`,
+          gatehouse: new URL(gh.url).host,
+          api: `127.0.0.1:${apiPort}`,
+        }),
+    });
+    base = nginx.url;
   });
 
   afterAll(async () => {
-    if (nginx && nginx.exitCode === null) {
-      const exited = new Promise((r) => nginx.once('exit', r));
-      nginx.kill('SIGQUIT');
-      await exited;
-    }
+    await nginx?.close();
     await gh?.stop();
     await api?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -218,7 +148,7 @@ describe.skipIf(!NGINX)('nginx auth_request in front of the payments API (exampl
   });
 
   it('keeps the key out of the logs of nginx and Gatehouse', () => {
-    const logs = `${readFileSync(join(dir, 'access.log'), 'utf8')}${readFileSync(join(dir, 'error.log'), 'utf8')}${gh.stdout()}`;
+    const logs = `${readFileSync(nginx.accessLog, 'utf8')}${readFileSync(nginx.errorLog, 'utf8')}${gh.stdout()}`;
     for (const key of Object.values(keys)) expect(logs).not.toContain(key);
   });
 });
