@@ -173,7 +173,7 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
     async close() {
       if (dispatcher) {
         await dispatcher.notifier.stop();
-        await dispatcher.worker.stop();
+        await dispatcher.worker.close();
         await dispatcher.client.close();
       }
       await authenticator.stop();

@@ -6,7 +6,8 @@ import type { Mutex } from './mutex.js';
 import { openPostgresBackend } from './postgres-backend.js';
 import { openSqliteBackend } from './sqlite-backend.js';
 import { openSqliteRequestLogWriter } from './sqlite-request-log-worker.js';
-import type { RequestLogBatchWriter, Store, StoreOps, StoreOptions } from './types.js';
+import { openSqliteWebhookOutbox } from './sqlite-webhook-outbox-worker.js';
+import type { RequestLogBatchWriter, Store, StoreOps, StoreOptions, WebhookOutbox } from './types.js';
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 
@@ -71,6 +72,31 @@ class KyselyStore extends KyselyStoreOps implements Store {
     if (file !== undefined) return openSqliteRequestLogWriter(file, this.sqliteFileMutex);
     return {
       write: (rows) => this.transaction((tx) => tx.insertRequestLogs(rows)),
+      close: async () => {},
+    };
+  }
+
+  /**
+   * A SQLite file gets a worker thread with its own connection; PostgreSQL (asynchronous
+   * already) and `:memory:` run the store's own statements.
+   */
+  openWebhookOutbox(): WebhookOutbox {
+    const file = this.sqliteFile;
+    if (file !== undefined) return openSqliteWebhookOutbox(file, this.sqliteFileMutex);
+    return {
+      claim: (owner, now, limit, leaseMs, skip) =>
+        this.claimWebhookAttempts(owner, now, limit, leaseMs, skip),
+      completeSucceeded: (inputs) =>
+        inputs.length === 0
+          ? Promise.resolve([])
+          : this.transaction(async (tx) => {
+              const recorded = await tx.completeWebhookAttempts(inputs);
+              const done = new Set(recorded);
+              const endpoints = new Set<string>();
+              for (const c of inputs) if (done.has(c.attempt.deliveryId)) endpoints.add(c.attempt.endpointId);
+              if (endpoints.size > 0) await tx.clearWebhookEndpointsFailing([...endpoints]);
+              return recorded;
+            }),
       close: async () => {},
     };
   }

@@ -46,7 +46,12 @@ import type {
   WebhookEndpointPatch,
   WebhookEndpointRow,
 } from './types.js';
-import { claimWebhookAttemptRows, completeWebhookAttemptRows } from './webhook-attempt-writes.js';
+import {
+  checkClaim,
+  checkOnePerDelivery,
+  claimWebhookAttemptRows,
+  completeWebhookAttemptRows,
+} from './webhook-attempt-writes.js';
 
 /** Entries per UPDATE in touchKeys: 5 parameters each, well under every dialect's limit. */
 const TOUCH_BATCH = 200;
@@ -470,9 +475,7 @@ export class KyselyStoreOps implements StoreOps {
     limit: number,
     leaseMs: number,
   ): Promise<WebhookDeliveryRow[]> {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1)
-      throw new RangeError('leaseMs must be a positive integer');
+    checkClaim(limit, leaseMs);
     const claim = async (db: Kysely<Database>) => {
       const due = db
         .selectFrom('webhook_deliveries')
@@ -506,9 +509,7 @@ export class KyselyStoreOps implements StoreOps {
     leaseMs: number,
     skipEndpoints: readonly string[] = [],
   ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }> {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1)
-      throw new RangeError('leaseMs must be a positive integer');
+    checkClaim(limit, leaseMs);
     const claim = (db: Kysely<Database>) =>
       claimWebhookAttemptRows(db, this.sqlDialect, owner, now, limit, leaseMs, skipEndpoints);
     // One statement is atomic on PostgreSQL; SQLite takes its write lock up front in a transaction.
@@ -523,8 +524,7 @@ export class KyselyStoreOps implements StoreOps {
 
   async completeWebhookAttempts(inputs: readonly CompleteAttemptInput[]): Promise<string[]> {
     if (inputs.length === 0) return [];
-    if (new Set(inputs.map((i) => i.attempt.deliveryId)).size !== inputs.length)
-      throw new RangeError('one input per delivery');
+    checkOnePerDelivery(inputs);
     const complete = (db: Kysely<Database>) => completeWebhookAttemptRows(db, this.sqlDialect, inputs);
     return this.db.isTransaction ? complete(this.db) : this.db.transaction().execute(complete);
   }

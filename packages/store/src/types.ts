@@ -389,6 +389,32 @@ export interface Store extends StoreOps {
   ping(): Promise<void>;
   /** Where the request log's batches are written (the caller closes it after its last write). */
   openRequestLogWriter(): RequestLogBatchWriter;
+  /** The webhook dispatcher's claims and records of successes (the caller closes it when done). */
+  openWebhookOutbox(): WebhookOutbox;
+  close(): Promise<void>;
+}
+
+/**
+ * The webhook dispatcher's hot path through the outbox: on a SQLite file a worker thread with
+ * its own connection runs these statements; elsewhere they are the store's own methods.
+ */
+export interface WebhookOutbox {
+  /** As StoreOps.claimWebhookAttempts. */
+  claim(
+    owner: string,
+    now: number,
+    limit: number,
+    leaseMs: number,
+    skipEndpoints?: readonly string[],
+  ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }>;
+  /**
+   * Records successful attempts in one transaction, as StoreOps.completeWebhookAttempts (the
+   * ids recorded are returned; a lost lease records nothing), and in the same transaction
+   * ends the run of failures of every endpoint that had an attempt recorded. Only for
+   * attempts that succeeded, and only when all of their endpoint's outcomes in the batch did:
+   * a failure's bookkeeping (failing since, disabling) needs the full store.
+   */
+  completeSucceeded(inputs: readonly CompleteAttemptInput[]): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -1,20 +1,20 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import { toEventRow } from './rows.js';
-import type { Database } from './schema.js';
+import type { Database, EventsTable } from './schema.js';
 import type { ClaimedWebhookDelivery, CompleteAttemptInput, EventRow } from './types.js';
 
 // The dispatcher records attempts at the delivery rate, so these statements have fixed texts
 // (prepared once: see the SQLite backend's statement cache) instead of a query built per batch.
 
 /** SQLite: one prepared UPDATE per delivery, all inside the caller's transaction. */
-const SQLITE_COMPLETE = `update webhook_deliveries
+export const SQLITE_COMPLETE = `update webhook_deliveries
   set status = ?, attempts = ?, next_attempt_at = ?, completed_at = ?, lease_owner = null,
     lease_until = null, last_attempt_at = ?, last_status_code = ?, last_latency_ms = ?,
     last_error = ?, last_excerpt = ?, last_succeeded = ?
   where id = ? and lease_owner = ? and status = 'pending'`;
 
 /** SQLite: the delivery's previous attempt (on its row) moves to the attempt history. */
-const SQLITE_ARCHIVE = `insert into webhook_attempts (delivery_id, attempt, endpoint_id, started_at,
+export const SQLITE_ARCHIVE = `insert into webhook_attempts (delivery_id, attempt, endpoint_id, started_at,
     status_code, latency_ms, response_excerpt, error_code, succeeded)
   select id, attempts, endpoint_id, last_attempt_at, last_status_code, last_latency_ms,
     last_excerpt, last_error, last_succeeded
@@ -96,7 +96,7 @@ export async function completeWebhookAttemptRows(
 }
 
 /** A completion's new delivery state and attempt, in the order both statements take them. */
-function outcomeValues(c: CompleteAttemptInput): unknown[] {
+export function outcomeValues(c: CompleteAttemptInput): unknown[] {
   const a = c.attempt;
   return [
     c.status,
@@ -146,12 +146,12 @@ const POSTGRES_CLAIM = `with claimed as (
   from claimed as c join events as e on e.id = c.event_id`;
 
 /** SQLite: the same lease (the caller's transaction holds the write lock), then the events. */
-const SQLITE_CLAIM = `update webhook_deliveries set lease_owner = ?, lease_until = ?
+export const SQLITE_CLAIM = `update webhook_deliveries set lease_owner = ?, lease_until = ?
   where id in (${due('?', '?', 'endpoint_id not in (select value from json_each(?))')})
   returning id, event_id, endpoint_id, attempts, next_attempt_at`;
-const SQLITE_EVENTS = `select * from events where id in (select value from json_each(?))`;
+export const SQLITE_EVENTS = `select * from events where id in (select value from json_each(?))`;
 
-interface ClaimRow {
+export interface ClaimRow {
   id: string;
   event_id: string;
   endpoint_id: string;
@@ -178,16 +178,53 @@ export async function claimWebhookAttemptRows(
       if (!events.has(r.event_id)) events.set(r.event_id, toEventRow({ ...r, id: r.event_id }));
     }
   } else {
-    const params = [owner, now + leaseMs, now, now, JSON.stringify(skipEndpoints), limit];
-    rows = (await db.executeQuery<ClaimRow>(CompiledQuery.raw(SQLITE_CLAIM, params))).rows;
+    rows = (
+      await db.executeQuery<ClaimRow>(
+        CompiledQuery.raw(SQLITE_CLAIM, sqliteClaimParams(owner, now, limit, leaseMs, skipEndpoints)),
+      )
+    ).rows;
     const ids = [...new Set(rows.map((r) => r.event_id))];
     if (ids.length > 0) {
-      const found = await db.executeQuery<Parameters<typeof toEventRow>[0]>(
+      const found = await db.executeQuery<EventsTable>(
         CompiledQuery.raw(SQLITE_EVENTS, [JSON.stringify(ids)]),
       );
-      for (const r of found.rows) events.set(r.id, toEventRow(r));
+      return claimedDeliveries(rows, found.rows);
     }
   }
+  return claimedDeliveries(rows, [], events);
+}
+
+/** SQLITE_CLAIM's parameters, checked. */
+export function sqliteClaimParams(
+  owner: string,
+  now: number,
+  limit: number,
+  leaseMs: number,
+  skipEndpoints: readonly string[],
+): unknown[] {
+  checkClaim(limit, leaseMs);
+  return [owner, now + leaseMs, now, now, JSON.stringify(skipEndpoints), limit];
+}
+
+export function checkClaim(limit: number, leaseMs: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+  if (!Number.isSafeInteger(leaseMs) || leaseMs < 1)
+    throw new RangeError('leaseMs must be a positive integer');
+}
+
+/** One input per delivery, as the completion statements assume. */
+export function checkOnePerDelivery(inputs: readonly CompleteAttemptInput[]): void {
+  if (new Set(inputs.map((i) => i.attempt.deliveryId)).size !== inputs.length)
+    throw new RangeError('one input per delivery');
+}
+
+/** The claimed rows as deliveries, oldest due first, with their events (rows as read, or converted already). */
+export function claimedDeliveries(
+  rows: readonly ClaimRow[],
+  eventRows: readonly EventsTable[],
+  events: Map<string, EventRow> = new Map(),
+): { deliveries: ClaimedWebhookDelivery[]; events: EventRow[] } {
+  for (const r of eventRows) events.set(r.id, toEventRow(r));
   const deliveries = rows
     .map((r) => ({
       id: r.id,

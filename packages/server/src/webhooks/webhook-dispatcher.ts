@@ -17,6 +17,7 @@ import type {
   StoreOps,
   WebhookAttemptRow,
   WebhookEndpointRow,
+  WebhookOutbox,
 } from '@gatehouse/store';
 import type { Logger } from 'pino';
 import { eventPayload, writeEvent } from '../services/event-service.js';
@@ -129,6 +130,8 @@ export class WebhookDispatcher {
   #outcomes: Completion[] = [];
   #flushing: Promise<void> | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
+  /** the claims and the successes' records (a worker thread on a SQLite file), opened on first use */
+  #io: WebhookOutbox | undefined;
 
   constructor(options: WebhookDispatcherOptions) {
     this.owner = options.owner ?? `wd_${randomBytes(8).toString('hex')}`;
@@ -179,6 +182,19 @@ export class WebhookDispatcher {
     this.#queued = 0;
     if (queued.length > 0) await this.#o.store.releaseWebhookLeases(this.owner, queued).catch(() => 0);
     await this.#settle();
+  }
+
+  /** stop(), then lets go of the outbox's connection (start() opens it again). */
+  async close(): Promise<void> {
+    await this.stop();
+    const io = this.#io;
+    this.#io = undefined;
+    await io?.close();
+  }
+
+  #outbox(): WebhookOutbox {
+    this.#io ??= this.#o.store.openWebhookOutbox();
+    return this.#io;
   }
 
   /**
@@ -291,7 +307,7 @@ export class WebhookDispatcher {
     const full = Math.max(QUEUE_PER_ENDPOINT_MIN, 4 * this.#o.perEndpointConcurrency);
     const skip: string[] = [];
     for (const [endpointId, queue] of this.#queues) if (queue.length >= full) skip.push(endpointId);
-    const { deliveries: claimed, events } = await store.claimWebhookAttempts(
+    const { deliveries: claimed, events } = await this.#outbox().claim(
       this.owner,
       claimedAt,
       room,
@@ -538,16 +554,40 @@ export class WebhookDispatcher {
     }
   }
 
+  /**
+   * Writes a batch of outcomes: those of endpoints whose every outcome in the batch succeeded
+   * through the outbox (one transaction: the attempts, and the end of those endpoints' runs of
+   * failures), the others in a store transaction that also keeps the failure bookkeeping.
+   */
   async #flush(batch: Completion[]): Promise<void> {
+    const failing = new Set<string>();
+    for (const c of batch) if (!c.ok) failing.add(c.endpointId);
+    const succeeded: CompleteAttemptInput[] = [];
+    const rest: Completion[] = [];
+    for (const c of batch) {
+      if (failing.has(c.endpointId)) rest.push(c);
+      else succeeded.push(c.input);
+    }
+    await Promise.all([
+      succeeded.length > 0 &&
+        this.#record(async () => ({
+          recorded: (await this.#outbox().completeSucceeded(succeeded)).length,
+          disabled: [],
+        })),
+      rest.length > 0 && this.#record(() => this.#o.store.transaction((tx) => this.#write(tx, rest))),
+    ]);
+  }
+
+  async #record(write: () => Promise<{ recorded: number; disabled: string[] }>): Promise<void> {
     for (let tries = 1; ; tries++) {
       try {
-        const { recorded, disabled } = await this.#o.store.transaction((tx) => this.#write(tx, batch));
+        const { recorded, disabled } = await write();
         this.#sent += recorded;
         for (const endpointId of disabled) this.#forget(endpointId);
         if (disabled.length > 0) this.#o.outbox?.notify();
         return;
       } catch (err) {
-        // Nothing of this batch was written: try again, then leave it to the leases.
+        // Nothing of this part was written: try again, then leave it to the leases.
         this.#o.logger?.error({ err, tries }, 'webhook attempt outcomes failed to record');
         if (tries >= FLUSH_TRIES) return;
         await sleep(50 * 2 ** tries);

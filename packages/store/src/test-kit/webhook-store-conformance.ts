@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { StoreConstraintError } from '../store-constraint-error.js';
 import type { Store, StoreOps, WebhookAttemptRow, WebhookDeliveryRow } from '../types.js';
 import { monotonicId } from './monotonic-id.js';
@@ -51,6 +51,13 @@ function attempt(d: WebhookDeliveryRow, overrides: Partial<WebhookAttemptRow> = 
     succeeded: true,
     ...overrides,
   };
+}
+
+/** Claims through the store itself, or through the dispatcher's outbox (closed by `close`). */
+function claimer(store: Store, via: 'store' | 'outbox') {
+  if (via === 'store') return { claim: store.claimWebhookAttempts.bind(store), close: async () => {} };
+  const outbox = store.openWebhookOutbox();
+  return { claim: outbox.claim, close: () => outbox.close() };
 }
 
 /** Webhook endpoints, events and the delivery outbox: the part of the store the dispatcher relies on. */
@@ -326,60 +333,149 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       expect(await store.completeWebhookAttempts([])).toEqual([]);
     });
 
-    it('claims attempts with their events in due order; leased ones wait for their lease to run out', async () => {
-      const store = await (await databases.create()).open();
-      await store.migrate();
-      const { account, endpoint } = await endpointWithAccount(store);
-      const second = webhookEndpointFixture(account.id);
-      await store.insertWebhookEndpoint(second);
-      const late = await publish(store, account.id, [endpoint.id, second.id], T + 20);
-      const early = await publish(store, account.id, [endpoint.id], T + 10);
-      const notDue = await publish(store, account.id, [endpoint.id], T + 1_000);
-      const first = await store.claimWebhookAttempts('w', T + 100, 2, 5_000);
-      expect(first.deliveries).toEqual([
-        {
-          id: early.deliveries[0]!.id,
-          eventId: early.event.id,
-          endpointId: endpoint.id,
-          attempts: 0,
-          nextAttemptAt: T + 10,
-        },
-        expect.objectContaining({ eventId: late.event.id, attempts: 0, nextAttemptAt: T + 20 }),
-      ]);
-      expect([...first.events].sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual(
-        [early.event, late.event].sort((a, b) => (a.id < b.id ? -1 : 1)),
-      );
-      expect(await store.getWebhookDelivery(early.deliveries[0]!.id)).toMatchObject({
-        leaseOwner: 'w',
-        leaseUntil: T + 5_100,
+    // the store's own claim, and the dispatcher's outbox (a worker thread on a SQLite file)
+    for (const via of ['store', 'outbox'] as const) {
+      it(`claims attempts with their events in due order; leased ones wait for their lease to run out (${via})`, async () => {
+        const store = await (await databases.create()).open();
+        await store.migrate();
+        const { claim, close } = claimer(store, via);
+        onTestFinished(close);
+        const { account, endpoint } = await endpointWithAccount(store);
+        const second = webhookEndpointFixture(account.id);
+        await store.insertWebhookEndpoint(second);
+        const late = await publish(store, account.id, [endpoint.id, second.id], T + 20);
+        const early = await publish(store, account.id, [endpoint.id], T + 10);
+        const notDue = await publish(store, account.id, [endpoint.id], T + 1_000);
+        const first = await claim('w', T + 100, 2, 5_000);
+        expect(first.deliveries).toEqual([
+          {
+            id: early.deliveries[0]!.id,
+            eventId: early.event.id,
+            endpointId: endpoint.id,
+            attempts: 0,
+            nextAttemptAt: T + 10,
+          },
+          expect.objectContaining({ eventId: late.event.id, attempts: 0, nextAttemptAt: T + 20 }),
+        ]);
+        expect([...first.events].sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual(
+          [early.event, late.event].sort((a, b) => (a.id < b.id ? -1 : 1)),
+        );
+        expect(await store.getWebhookDelivery(early.deliveries[0]!.id)).toMatchObject({
+          leaseOwner: 'w',
+          leaseUntil: T + 5_100,
+        });
+        const rest = await claim('x', T + 100, 10, 60_000);
+        expect(rest.deliveries.map((d) => d.eventId)).toEqual([late.event.id]);
+        expect(rest.events).toEqual([late.event]);
+        expect((await claim('x', T + 100, 10, 5_000)).deliveries).toEqual([]);
+        // w's leases run out: another worker takes them over
+        const taken = await claim('y', T + 5_100, 10, 5_000);
+        expect(taken.deliveries.map((d) => d.id).sort()).toEqual(
+          [...first.deliveries.map((d) => d.id), notDue.deliveries[0]!.id].sort(),
+        );
+        await expect(claim('y', T, 0, 5_000)).rejects.toThrow(RangeError);
       });
-      const rest = await store.claimWebhookAttempts('x', T + 100, 10, 60_000);
-      expect(rest.deliveries.map((d) => d.eventId)).toEqual([late.event.id]);
-      expect(rest.events).toEqual([late.event]);
-      expect((await store.claimWebhookAttempts('x', T + 100, 10, 5_000)).deliveries).toEqual([]);
-      // w's leases run out: another worker takes them over
-      const taken = await store.claimWebhookAttempts('y', T + 5_100, 10, 5_000);
-      expect(taken.deliveries.map((d) => d.id).sort()).toEqual(
-        [...first.deliveries.map((d) => d.id), notDue.deliveries[0]!.id].sort(),
-      );
-      await expect(store.claimWebhookAttempts('y', T, 0, 5_000)).rejects.toThrow(RangeError);
-    });
 
-    it('leaves the endpoints it is told to skip for later, taking the next due ones instead', async () => {
+      it(`leaves the endpoints it is told to skip for later, taking the next due ones instead (${via})`, async () => {
+        const store = await (await databases.create()).open();
+        await store.migrate();
+        const { claim, close } = claimer(store, via);
+        onTestFinished(close);
+        const { account, endpoint: busy } = await endpointWithAccount(store);
+        const other = webhookEndpointFixture(account.id);
+        await store.insertWebhookEndpoint(other);
+        const backlog = [];
+        for (let i = 0; i < 5; i++) backlog.push(await publish(store, account.id, [busy.id], T + i));
+        const later = await publish(store, account.id, [other.id], T + 50);
+        const claimed = await claim('w', T + 100, 3, 5_000, [busy.id]);
+        expect(claimed.deliveries.map((d) => d.id)).toEqual([later.deliveries[0]!.id]);
+        expect(claimed.events).toEqual([later.event]);
+        // without the skip list, the busy endpoint's oldest come first again
+        const next = await claim('w', T + 100, 3, 5_000, []);
+        expect(next.deliveries.map((d) => d.id)).toEqual(backlog.slice(0, 3).map((b) => b.deliveries[0]!.id));
+      });
+    }
+
+    it('the outbox records successes in one transaction and ends their endpoints’ failure runs', async () => {
       const store = await (await databases.create()).open();
       await store.migrate();
-      const { account, endpoint: busy } = await endpointWithAccount(store);
-      const other = webhookEndpointFixture(account.id);
+      const outbox = store.openWebhookOutbox();
+      onTestFinished(() => outbox.close());
+      const { account, endpoint } = await endpointWithAccount(store, { failingSince: T });
+      const other = webhookEndpointFixture(account.id, { failingSince: T + 1 });
+      const untouched = webhookEndpointFixture(account.id, { failingSince: T + 2 });
       await store.insertWebhookEndpoint(other);
-      const backlog = [];
-      for (let i = 0; i < 5; i++) backlog.push(await publish(store, account.id, [busy.id], T + i));
-      const later = await publish(store, account.id, [other.id], T + 50);
-      const claimed = await store.claimWebhookAttempts('w', T + 100, 3, 5_000, [busy.id]);
-      expect(claimed.deliveries.map((d) => d.id)).toEqual([later.deliveries[0]!.id]);
-      expect(claimed.events).toEqual([later.event]);
-      // without the skip list, the busy endpoint's oldest come first again
-      const next = await store.claimWebhookAttempts('w', T + 100, 3, 5_000, []);
-      expect(next.deliveries.map((d) => d.id)).toEqual(backlog.slice(0, 3).map((b) => b.deliveries[0]!.id));
+      await store.insertWebhookEndpoint(untouched);
+      const a = await publish(store, account.id, [endpoint.id, other.id], T);
+      const b = await publish(store, account.id, [endpoint.id], T + 1);
+      const claimed = await outbox.claim('w', T + 10, 10, 60_000);
+      expect(claimed.deliveries).toHaveLength(3);
+      const [d1, d2] = a.deliveries as [WebhookDeliveryRow, WebhookDeliveryRow];
+      const d3 = b.deliveries[0]!;
+      // d2's lease passes to another worker before the batch is written
+      await store.releaseWebhookLeases('w', [d2.id]);
+      expect(ids(await store.claimDueWebhookDeliveries('x', T + 11, 10, 60_000))).toEqual([d2.id]);
+      const success = (d: WebhookDeliveryRow, startedAt: number) => ({
+        leaseOwner: 'w',
+        attempt: attempt(d, { startedAt, latencyMs: 4.75, responseExcerpt: null }),
+        status: 'succeeded' as const,
+        nextAttemptAt: null,
+        completedAt: startedAt + 5,
+      });
+      const recorded = await outbox.completeSucceeded([
+        success(d1, T + 20),
+        success(d2, T + 20),
+        success(d3, T + 21),
+      ]);
+      expect([...recorded].sort()).toEqual([d1.id, d3.id].sort());
+      expect(await store.getWebhookDelivery(d1.id)).toMatchObject({
+        status: 'succeeded',
+        attempts: 1,
+        completedAt: T + 25,
+        leaseOwner: null,
+        leaseUntil: null,
+        lastStatusCode: 200,
+        lastLatencyMs: 4.75,
+        lastExcerpt: null,
+        lastError: null,
+      });
+      expect(await store.getWebhookDelivery(d2.id)).toMatchObject({
+        status: 'pending',
+        attempts: 0,
+        leaseOwner: 'x',
+      });
+      expect(await store.listWebhookAttempts([d1.id, d3.id])).toHaveLength(2);
+      // only the endpoint with an attempt recorded has its run of failures ended
+      expect((await store.getWebhookEndpoint(endpoint.id))?.failingSince).toBeNull();
+      expect((await store.getWebhookEndpoint(other.id))?.failingSince).toBe(T + 1);
+      expect((await store.getWebhookEndpoint(untouched.id))?.failingSince).toBe(T + 2);
+      // a second attempt moves the first to the history, exactly as the store's own completion does
+      const retried = await publish(store, account.id, [other.id], T + 30);
+      const r = retried.deliveries[0]!;
+      expect(ids(await store.claimDueWebhookDeliveries('w', T + 30, 1, 60_000))).toEqual([r.id]);
+      const failed = attempt(r, {
+        startedAt: T + 31,
+        statusCode: 500,
+        succeeded: false,
+        errorCode: 'http_status',
+      });
+      expect(
+        await store.completeWebhookAttempts([
+          { leaseOwner: 'w', attempt: failed, status: 'pending', nextAttemptAt: T + 40, completedAt: null },
+        ]),
+      ).toEqual([r.id]);
+      expect((await outbox.claim('v', T + 40, 10, 60_000)).deliveries.map((d) => d.id)).toEqual([r.id]);
+      const second = success({ ...r, attempts: 1 }, T + 41);
+      second.leaseOwner = 'v';
+      expect(await outbox.completeSucceeded([second])).toEqual([r.id]);
+      expect(await store.listWebhookAttempts([r.id])).toEqual([failed, second.attempt]);
+      expect((await store.getWebhookEndpoint(other.id))?.failingSince).toBeNull();
+      // finished: nothing more is recorded, even by its last owner
+      expect(
+        await outbox.completeSucceeded([{ ...second, attempt: { ...second.attempt, attempt: 3 } }]),
+      ).toEqual([]);
+      await expect(outbox.completeSucceeded([second, second])).rejects.toThrow(RangeError);
+      expect(await outbox.completeSucceeded([])).toEqual([]);
     });
 
     it('reads events and endpoints by id, and clears endpoints’ failure runs', async () => {
