@@ -1,8 +1,7 @@
 import type { LookupAddress, LookupOneOptions } from 'node:dns';
-import { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
 import { redactSecrets, type WebhookHeaders } from '@gatehouse/core';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { WebhookTarget } from './webhook-url-guard.js';
 
 /** What one HTTP attempt came to. `statusCode` is null when no response arrived. */
@@ -38,7 +37,8 @@ const EXCERPT_BYTES = 1024;
 /** attempts started within this many ms share one timeout signal (see `#deadline`) */
 const DEADLINE_SLOT_MS = 100;
 
-type Deadline = EventEmitter & { timedOut: boolean };
+/** the attempts under way that share one timeout */
+type Deadline = Set<Attempt>;
 
 function poolKey(target: WebhookTarget, name: string): string {
   return `${name}|${target.url.origin}|${target.address}`;
@@ -57,7 +57,7 @@ export class DeliveryClient {
   /** each target's pool and request path, worked out once (a target serves many attempts) */
   readonly #routes = new WeakMap<WebhookTarget, { pool: Pool; path: string }>();
   readonly #options: Required<DeliveryClientOptions>;
-  #slot: { slot: number; emitter: Deadline } | undefined;
+  #slot: { slot: number; deadline: Deadline } | undefined;
 
   constructor(options: DeliveryClientOptions = {}) {
     this.#options = {
@@ -68,12 +68,15 @@ export class DeliveryClient {
     };
   }
 
-  async send(request: DeliveryRequest): Promise<DeliveryResult> {
-    const started = performance.now();
+  /**
+   * One attempt, through an undici dispatch handler (see `Attempt`): no response stream, no
+   * promise per step, the status and the first KiB read as they arrive.
+   */
+  send(request: DeliveryRequest): Promise<DeliveryResult> {
     const route = this.#route(request.target, request.pool ?? '');
-    const deadline = this.#deadline(started);
-    try {
-      const response = await route.pool.request({
+    const attempt = new Attempt(this.#deadline(performance.now()));
+    route.pool.dispatch(
+      {
         method: 'POST',
         path: route.path,
         headers: {
@@ -82,49 +85,28 @@ export class DeliveryClient {
           ...request.headers,
         },
         body: request.body,
-        signal: deadline,
-      });
-      // an empty answer (the usual one) is complete with its headers: nothing to read
-      const excerpt = response.headers['content-length'] === '0' ? null : await readExcerpt(response.body);
-      const retryAfter = headerValue(response.headers['retry-after']);
-      const isRedirect = response.statusCode >= 300 && response.statusCode < 400;
-      return {
-        statusCode: response.statusCode,
-        latencyMs: performance.now() - started,
-        excerpt,
-        errorCode: isRedirect ? 'redirect_not_followed' : null,
-        retryAfterMs: parseRetryAfter(retryAfter),
-      };
-    } catch (error) {
-      return {
-        statusCode: null,
-        latencyMs: performance.now() - started,
-        excerpt: null,
-        errorCode: deadline.timedOut ? 'timeout' : errorCodeOf(error),
-        retryAfterMs: undefined,
-      };
-    }
+      },
+      attempt,
+    );
+    return attempt.result;
   }
 
   /**
-   * The abort signal of an attempt started at `now`: attempts started in the same
-   * DEADLINE_SLOT_MS share one emitter, aborted when the last of them has had its total
-   * timeout. An AbortController and a timer per attempt cost more than the rest of the
-   * request (the AbortSignal is an EventTarget tracked by weak references); undici accepts
-   * an emitter as the signal.
+   * The deadline of an attempt started at `now`: attempts started in the same
+   * DEADLINE_SLOT_MS share one, which aborts those still running when the last of them has had
+   * its total timeout. A timer per attempt costs more than the rest of the request.
    */
   #deadline(now: number): Deadline {
     const slot = Math.floor(now / DEADLINE_SLOT_MS);
-    if (this.#slot?.slot === slot) return this.#slot.emitter;
-    const emitter = Object.assign(new EventEmitter(), { timedOut: false });
-    emitter.setMaxListeners(0);
+    if (this.#slot?.slot === slot) return this.#slot.deadline;
+    const deadline: Deadline = new Set();
     const delay = (slot + 1) * DEADLINE_SLOT_MS - now + this.#options.totalTimeoutMs;
     setTimeout(() => {
-      emitter.timedOut = true;
-      emitter.emit('abort');
+      for (const attempt of deadline) attempt.timeOut();
+      deadline.clear();
     }, delay).unref();
-    this.#slot = { slot, emitter };
-    return emitter;
+    this.#slot = { slot, deadline };
+    return deadline;
   }
 
   async close(): Promise<void> {
@@ -177,37 +159,114 @@ export class DeliveryClient {
 }
 
 /**
- * At most 1 KiB of the body (then the rest is cut off), redacted. Listeners rather than an
- * async iterator: most receivers answer with an empty or tiny body, and this is the hot path.
+ * One attempt as an undici dispatch handler: resolves `result` with the status, the latency,
+ * at most 1 KiB of the body (then the connection is let go, not read to the end), redacted,
+ * and a receiver's Retry-After; or with a stable error code when no usable answer came.
  */
-function readExcerpt(body: Readable): Promise<string | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      body.off('data', onData);
-      if (size >= EXCERPT_BYTES) body.destroy();
-      if (size === 0) return resolve(null);
-      const text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks))
-        .subarray(0, EXCERPT_BYTES)
-        .toString('utf8')
-        .replace(/\uFFFD+$/, '');
-      resolve(redactSecrets(text));
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size >= EXCERPT_BYTES) finish();
-    };
-    body.on('data', onData);
-    // a body cut short still leaves the excerpt read so far
-    body.once('end', finish);
-    body.once('error', finish);
-    body.once('close', finish);
-  });
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly result: Promise<DeliveryResult>;
+  readonly #started = performance.now();
+  readonly #deadline: Deadline;
+  #resolve!: (result: DeliveryResult) => void;
+  #controller: Dispatcher.DispatchController | null = null;
+  #statusCode: number | null = null;
+  #retryAfter: string | undefined;
+  #chunks: Buffer[] | null = null;
+  #size = 0;
+  #timedOut = false;
+  #done = false;
+
+  constructor(deadline: Deadline) {
+    this.#deadline = deadline;
+    deadline.add(this);
+    this.result = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  /** the shared deadline passed: abort (the outcome is a timeout) */
+  timeOut(): void {
+    if (this.#done) return;
+    this.#timedOut = true;
+    const err = new Error('webhook attempt timed out');
+    if (this.#controller) this.#controller.abort(err);
+    else this.#fail(err);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#timedOut) controller.abort(new Error('webhook attempt timed out'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (statusCode < 200) return; // 1xx: the real answer follows
+    this.#statusCode = statusCode;
+    this.#retryAfter = headerValue(headers['retry-after']);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    if (this.#chunks === null) this.#chunks = [chunk];
+    else this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size >= EXCERPT_BYTES) {
+      // enough: the rest is not read, and the connection goes with it
+      this.#succeed();
+      controller.abort(new Error('webhook response excerpt read'));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#succeed();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    // a body cut short after its status still leaves the excerpt read so far
+    if (this.#statusCode !== null) this.#succeed();
+    else this.#fail(err);
+  }
+
+  #succeed(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#deadline.delete(this);
+    const statusCode = this.#statusCode as number;
+    const isRedirect = statusCode >= 300 && statusCode < 400;
+    this.#resolve({
+      statusCode,
+      latencyMs: performance.now() - this.#started,
+      excerpt: this.#excerpt(),
+      errorCode: isRedirect ? 'redirect_not_followed' : null,
+      retryAfterMs: parseRetryAfter(this.#retryAfter),
+    });
+  }
+
+  #fail(err: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#deadline.delete(this);
+    this.#resolve({
+      statusCode: null,
+      latencyMs: performance.now() - this.#started,
+      excerpt: null,
+      errorCode: this.#timedOut ? 'timeout' : errorCodeOf(err),
+      retryAfterMs: undefined,
+    });
+  }
+
+  #excerpt(): string | null {
+    const chunks = this.#chunks;
+    if (chunks === null || this.#size === 0) return null;
+    const text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks))
+      .subarray(0, EXCERPT_BYTES)
+      .toString('utf8')
+      .replace(/\uFFFD+$/, '');
+    return redactSecrets(text);
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
