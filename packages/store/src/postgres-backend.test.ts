@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from './create-store.js';
@@ -54,5 +55,25 @@ describe.skipIf(gate.skip)('PostgreSQL backend', () => {
     expect(read?.createdAt).toBe(1_734_567_890_123);
     expect(read?.seq).toBe(1);
     expect(pg.types.getTypeParser(20)('42')).toBe('42');
+  });
+
+  it('leaves room on webhook_deliveries pages, so a claim updates the row in place (HOT)', async () => {
+    const schema = `gh_test_ff_${randomBytes(5).toString('hex')}`;
+    const store = await createStore({ url: postgresTestUrl, schema });
+    const client = new pg.Client({ connectionString: postgresTestUrl });
+    try {
+      await store.migrate();
+      await client.connect();
+      const { rows } = await client.query(
+        `select c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = $1 and c.relname = 'webhook_deliveries'`,
+        [schema],
+      );
+      expect(rows[0]?.reloptions).toEqual(['fillfactor=50']);
+    } finally {
+      await client.end();
+      await store.close();
+      await dropPostgresSchema(postgresTestUrl, schema);
+    }
   });
 });
