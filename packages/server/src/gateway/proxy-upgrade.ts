@@ -7,12 +7,10 @@ import type { Logger } from 'pino';
 import { errorBody } from '../http/error-body.js';
 import type { GatewayEngine } from './engine.js';
 import { isOwnedPath } from './owned-paths.js';
-import { recordRequest } from './record-request.js';
+import { CLIENT_GONE, recordRequest } from './record-request.js';
 import type { GatewayAllow, GatewayRefusal } from './types.js';
 import { downstreamResponseHeaders, upstreamUpgradeRequestHeaders } from './upstream-request-headers.js';
 
-/** The request-log status of a handshake the client abandoned (nginx's convention). */
-const CLIENT_GONE = 499;
 /** How long a refused client has to read the answer and close before its socket is cut. */
 const REFUSAL_LINGER_MS = 5_000;
 /** An open tunnel with no bytes either way for this long is cut (nginx's proxy_read_timeout). */

@@ -158,6 +158,11 @@ describe('proxy: streaming both ways', () => {
     ]);
     clearTimeout(timer);
     expect(outcome).toBe('aborted');
+    // the client left: logged as such (499), not as an upstream failure
+    for (let i = 0; i < 100 && g.log.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(g.log).toHaveLength(1);
+    expect(g.log[0]).toMatchObject({ status: 499, errorCode: null });
+    expect(g.h.logs.join('\n')).not.toContain('upstream failed');
   });
 
   it('passes the final answer on after an informational 103 Early Hints', async () => {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { GatewayEngine } from './engine.js';
 import { readCappedBody } from './read-capped-body.js';
-import { recordRequest } from './record-request.js';
+import { CLIENT_GONE, recordRequest } from './record-request.js';
 import type { GatewayPrincipal, IdempotencyTicket } from './types.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 import { upstreamRequestHeaders } from './upstream-request-headers.js';
@@ -127,6 +127,11 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       status = await exchange.done;
     } catch (err) {
       if (ticket !== null) void engine.releaseIdempotency(ticket).catch(() => {});
+      if (exchange.clientGone) {
+        // not the upstream's failure: the client left, and its request was called off
+        recordRequest(engine, req, decision, createdAt, start, CLIENT_GONE, null);
+        return;
+      }
       if (res.headersSent) {
         // the answer was on its way: all we can do is cut it, so the client sees it incomplete
         res.destroy();

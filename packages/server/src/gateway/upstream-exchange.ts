@@ -44,6 +44,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     res.once('close', this.onClientClose);
   }
 
+  /** the client went away before its answer was complete (the upstream request was aborted for it) */
+  clientGone = false;
+
   private readonly onClientClose = (): void => {
     if (this.settled) return;
     if (this.kept !== null) {
@@ -52,6 +55,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.controller?.resume();
       return;
     }
+    this.clientGone = true;
     this.controller?.abort(new Error('client closed the connection'));
   };
 
@@ -61,7 +65,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.res.destroyed && this.kept === null) controller.abort(new Error('client closed the connection'));
+    if (this.res.destroyed && this.kept === null) {
+      this.clientGone = true;
+      controller.abort(new Error('client closed the connection'));
+    }
   }
 
   onResponseStart(
