@@ -3,10 +3,8 @@
 // with the CPU time per delivery of the sender, of the receiver (a child process of its own:
 // bench/webhooks-receiver.js) and of PostgreSQL; then publish → receiver latency at 200 events/s.
 // Everything stays on 127.0.0.1. `node bench/webhooks-delivery.js`, or `npm run bench -- webhooks`.
-// One run on the shared 2-core dev machine (see bench/README.md): bare 37,541/s; outbox on SQLite
-// 18,768/s (0.50×) and on PostgreSQL 12,947/s (0.34×), below the 0.8× target: the bare sender
-// already spends 25.9 µs of CPU per request, the dispatching process 61 µs (SQLite) and 63 µs
-// (PostgreSQL, which adds 53 µs of its own); publish → receiver at 200 events/s: p95 1.8 ms.
+// Each variant runs one uncounted warm-up round, then 7 alternating rounds; the figures are
+// each variant's median round. Results and their reading: bench/README.md.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -23,8 +21,10 @@ import { Pool } from 'undici';
 const PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ENDPOINTS = 16;
 const PER_ENDPOINT = 4; // the dispatcher's default per-endpoint concurrency
-const EVENTS = 500; // × 16 endpoints = 8,000 deliveries per round
-const ROUNDS = 5;
+const EVENTS = 1000; // × 16 endpoints = 16,000 deliveries per round
+const ROUNDS = 7;
+/** rounds per variant run first and not counted (JIT warm-up, pools, the outbox's worker thread) */
+const WARMUP_ROUNDS = 1;
 const cli = { principal: { kind: 'cli', user: 'bench' }, ip: null, requestId: null };
 const pct = (xs, p) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -263,6 +263,7 @@ export async function run() {
   // Nobody sends those deliveries through the outbox: the rounds below publish their own.
   for (const e of first.endpoints) await first.store.abandonWebhookDeliveries(e.id, Date.now());
   const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let r = 0; r < WARMUP_ROUNDS; r++) for (const v of Object.values(variants)) await v.round();
   for (let r = 0; r < ROUNDS; r++)
     for (const [k, v] of Object.entries(variants)) samples[k].push(await v.round());
   // each variant's median round (by deliveries per second), with its CPU figures
