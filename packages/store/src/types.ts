@@ -400,13 +400,7 @@ export interface Store extends StoreOps {
  */
 export interface WebhookOutbox {
   /** As StoreOps.claimWebhookAttempts. */
-  claim(
-    owner: string,
-    now: number,
-    limit: number,
-    leaseMs: number,
-    skipEndpoints?: readonly string[],
-  ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }>;
+  claim: StoreOps['claimWebhookAttempts'];
   /**
    * Records successful attempts in one transaction, as StoreOps.completeWebhookAttempts (the
    * ids recorded are returned; a lost lease records nothing), and in the same transaction

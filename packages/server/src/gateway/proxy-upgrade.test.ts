@@ -398,13 +398,18 @@ describe('proxy upgrade (WebSocket): what is refused and how', () => {
 });
 
 describe('proxy upgrade (WebSocket): how a tunnel ends', () => {
-  it('passes a half-close from the upstream on while the client keeps sending; both sockets go once both directions end', async () => {
+  /** A tunnel through the gateway with raw sockets at both ends (a ws client cannot half-close), and what each end read. */
+  const rawTunnel = async () => {
     await setup();
     const upSocket = acceptRaw(up);
     const client = await rawUpgrade(g);
     const clientGot = collect(client);
     const upstream = await upSocket;
-    const upstreamGot = collect(upstream);
+    return { client, clientGot, upstream, upstreamGot: collect(upstream) };
+  };
+
+  it('passes a half-close from the upstream on while the client keeps sending; both sockets go once both directions end', async () => {
+    const { client, clientGot, upstream, upstreamGot } = await rawTunnel();
     // the upstream's FIN reaches the client as a FIN
     const clientEnded = new Promise<void>((resolve) => client.once('end', () => resolve()));
     upstream.end('down-then-fin');
@@ -421,12 +426,7 @@ describe('proxy upgrade (WebSocket): how a tunnel ends', () => {
   });
 
   it('passes a half-close from the client on while the upstream keeps sending', async () => {
-    await setup();
-    const upSocket = acceptRaw(up);
-    const client = await rawUpgrade(g);
-    const clientGot = collect(client);
-    const upstream = await upSocket;
-    const upstreamGot = collect(upstream);
+    const { client, clientGot, upstream, upstreamGot } = await rawTunnel();
     const upstreamEnded = new Promise<void>((resolve) => upstream.once('end', () => resolve()));
     client.end('up-then-fin');
     await upstreamEnded;
