@@ -62,21 +62,20 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
     writeRawRefusal(socket, refusal.status, refusal.body, refusal.requestId, refusal.headers, hsts);
   }
 
+  /** A refusal the engine did not decide (an owned path, a failure here), under a new request id. */
+  function refuseWithError(socket: Duplex, code: 'route_not_found' | 'internal_error'): void {
+    const requestId = newId('req');
+    const error = new GatehouseError(code);
+    writeRawRefusal(socket, error.status, errorBody(error, requestId), requestId, {}, hsts);
+  }
+
   async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const start = performance.now();
     const createdAt = engine.clock.now();
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     if (isOwnedPath(url)) {
-      const requestId = newId('req');
-      writeRawRefusal(
-        socket,
-        404,
-        errorBody(new GatehouseError('route_not_found'), requestId),
-        requestId,
-        {},
-        hsts,
-      );
+      refuseWithError(socket, 'route_not_found');
       return;
     }
     const decision = await engine.authorize({
@@ -238,17 +237,7 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
       socket.on('error', () => socket.destroy());
       handle(req, socket, head).catch((err: unknown) => {
         options.logger?.error({ err }, 'gateway upgrade failed');
-        if (!socket.destroyed) {
-          const requestId = newId('req');
-          writeRawRefusal(
-            socket,
-            500,
-            errorBody(new GatehouseError('internal_error'), requestId),
-            requestId,
-            {},
-            hsts,
-          );
-        }
+        if (!socket.destroyed) refuseWithError(socket, 'internal_error');
       });
     },
     close() {
