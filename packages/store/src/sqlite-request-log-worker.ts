@@ -12,13 +12,14 @@ const HANDLERS = `
 const WIDTH = ${WIDTH};
 const SIZES = [64, 16, 4, 1];
 const tuple = '(' + new Array(WIDTH).fill('?').join(', ') + ')';
-const insertSql = (n) => 'insert into request_logs (${REQUEST_LOG_COLUMNS}) values ' + new Array(n).fill(tuple).join(', ') + ' on conflict (id) do nothing';
+// one SQL text per statement size, built once
+const insertSql = new Map(SIZES.map((n) => [n, 'insert into request_logs (${REQUEST_LOG_COLUMNS}) values ' + new Array(n).fill(tuple).join(', ') + ' on conflict (id) do nothing']));
 const insertAll = db.transaction((values) => {
   const rows = values.length / WIDTH;
   let i = 0;
   for (const n of SIZES) {
     while (rows - i >= n) {
-      prepared(insertSql(n)).run(values.slice(i * WIDTH, (i + n) * WIDTH));
+      prepared(insertSql.get(n)).run(values.slice(i * WIDTH, (i + n) * WIDTH));
       i += n;
     }
   }
