@@ -51,6 +51,7 @@ import {
   checkOnePerDelivery,
   claimWebhookAttemptRows,
   completeWebhookAttemptRows,
+  inDueOrder,
 } from './webhook-attempt-writes.js';
 
 /** Entries per UPDATE in touchKeys: 5 parameters each, well under every dialect's limit. */
@@ -494,11 +495,14 @@ export class KyselyStoreOps implements StoreOps {
         .returningAll()
         .execute();
     };
-    // One statement is atomic on PostgreSQL; SQLite takes its write lock up front in a transaction.
+    // One statement is atomic on PostgreSQL (read in due order, see inDueOrder); SQLite takes
+    // its write lock up front in a transaction.
     const rows =
-      this.db.isTransaction || this.sqlDialect === 'postgres'
-        ? await claim(this.db)
-        : await this.db.transaction().execute(claim);
+      this.sqlDialect === 'postgres'
+        ? await inDueOrder(this.db, claim)
+        : this.db.isTransaction
+          ? await claim(this.db)
+          : await this.db.transaction().execute(claim);
     return rows.map(toWebhookDeliveryRow).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0));
   }
 
@@ -512,7 +516,8 @@ export class KyselyStoreOps implements StoreOps {
     checkClaim(limit, leaseMs);
     const claim = (db: Kysely<Database>) =>
       claimWebhookAttemptRows(db, this.sqlDialect, owner, now, limit, leaseMs, skipEndpoints);
-    // One statement is atomic on PostgreSQL; SQLite takes its write lock up front in a transaction.
+    // One statement is atomic on PostgreSQL (claimWebhookAttemptRows reads it in due order);
+    // SQLite takes its write lock up front in a transaction.
     return this.db.isTransaction || this.sqlDialect === 'postgres'
       ? claim(this.db)
       : this.db.transaction().execute(claim);

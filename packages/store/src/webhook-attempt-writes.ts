@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { toEventRow } from './rows.js';
 import type { Database, EventsTable } from './schema.js';
 import type { ClaimedWebhookDelivery, CompleteAttemptInput, EventRow } from './types.js';
@@ -26,8 +26,15 @@ export const SQLITE_ARCHIVE = `insert into webhook_attempts (delivery_id, attemp
 /**
  * PostgreSQL: one statement per batch. The columns travel as arrays and `unnest` turns them
  * back into rows; `id = any($1)` lets the planner find the rows by primary key.
+ *
+ * "Still pending" is spelled as "in none of the finished states" (the same rows: those are the
+ * only other statuses) so that the planner cannot answer it from the pending-only index.
+ * Planned from a queue's statistics (taken when few deliveries were pending), that index looks
+ * smaller than the batch and the planner reads all of it, or loops over it once per row: every
+ * completion then costs a scan of the whole backlog.
  */
-const POSTGRES_COMPLETE = `update webhook_deliveries as d
+const STILL_PENDING = `d.status not in ('succeeded', 'failed', 'abandoned')`;
+export const POSTGRES_COMPLETE = `update webhook_deliveries as d
   set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
     completed_at = v.completed_at, lease_owner = null, lease_until = null,
     last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code,
@@ -38,7 +45,7 @@ const POSTGRES_COMPLETE = `update webhook_deliveries as d
     as v(id, lease_owner, status, attempts, next_attempt_at, completed_at, last_attempt_at,
       last_status_code, last_latency_ms, last_error, last_excerpt, last_succeeded)
   where d.id = any($1::text[]) and d.id = v.id and d.lease_owner = v.lease_owner
-    and d.status = 'pending'
+    and ${STILL_PENDING}
   returning d.id`;
 
 const POSTGRES_ARCHIVE = `insert into webhook_attempts (delivery_id, attempt, endpoint_id, started_at,
@@ -47,7 +54,7 @@ const POSTGRES_ARCHIVE = `insert into webhook_attempts (delivery_id, attempt, en
     d.last_latency_ms, d.last_excerpt, d.last_error, d.last_succeeded
   from webhook_deliveries as d join unnest($1::text[], $2::text[]) as v(id, lease_owner)
     on d.id = v.id and d.lease_owner = v.lease_owner
-  where d.id = any($1::text[]) and d.status = 'pending' and d.attempts > 0
+  where d.id = any($1::text[]) and ${STILL_PENDING} and d.attempts > 0
     and d.last_succeeded is not null
   on conflict (delivery_id, attempt) do nothing`;
 
@@ -137,7 +144,7 @@ const due = (now: string, limit: string, skip: string) => `select id from webhoo
  * concurrent claimer is leasing; `id = any(array(…))` makes the planner fetch the chosen rows
  * by primary key.
  */
-const POSTGRES_CLAIM = `with claimed as (
+export const POSTGRES_CLAIM = `with claimed as (
     update webhook_deliveries set lease_owner = $1, lease_until = $2
     where id = any(array(${due('$3', '$4', 'endpoint_id <> all($5::text[])')} for update skip locked))
     returning id, event_id, endpoint_id, attempts, next_attempt_at)
@@ -159,6 +166,31 @@ export interface ClaimRow {
   next_attempt_at: number;
 }
 
+/**
+ * Runs a PostgreSQL claim with bitmap scans off. The planner sizes a claim by the outbox's
+ * statistics, and a queue's are nearly always wrong: taken when few deliveries were pending,
+ * they make "read every due row into a bitmap, then sort them" look cheaper than reading the
+ * pending index in due order, and a backlog of n rows then costs a scan and a sort of all n
+ * per claim. Without bitmap scans the index is read in order and the LIMIT stops it. Outside a
+ * transaction the claim gets one of its own (the setting ends with it); inside the caller's,
+ * the setting is put back after the claim.
+ */
+export async function inDueOrder<T>(
+  db: Kysely<Database>,
+  claim: (db: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  if (!db.isTransaction)
+    return db.transaction().execute(async (tx) => {
+      await sql`set local enable_bitmapscan = off`.execute(tx);
+      return claim(tx);
+    });
+  const { rows } = await sql<{ previous: string }>`select current_setting('enable_bitmapscan') as previous,
+    set_config('enable_bitmapscan', 'off', true)`.execute(db);
+  const result = await claim(db); // a failed claim leaves the caller's transaction to roll back
+  await sql`select set_config('enable_bitmapscan', ${rows[0]?.previous ?? 'on'}, true)`.execute(db);
+  return result;
+}
+
 export async function claimWebhookAttemptRows(
   db: Kysely<Database>,
   dialect: 'sqlite' | 'postgres',
@@ -173,7 +205,8 @@ export async function claimWebhookAttemptRows(
   if (dialect === 'postgres') {
     type Joined = ClaimRow & Omit<Parameters<typeof toEventRow>[0], 'id'>;
     const params = [owner, now + leaseMs, now, limit, [...skipEndpoints]];
-    rows = (await db.executeQuery<Joined>(CompiledQuery.raw(POSTGRES_CLAIM, params))).rows;
+    rows = (await inDueOrder(db, (tx) => tx.executeQuery<Joined>(CompiledQuery.raw(POSTGRES_CLAIM, params))))
+      .rows;
     for (const r of rows as Joined[]) {
       if (!events.has(r.event_id)) events.set(r.event_id, toEventRow({ ...r, id: r.event_id }));
     }
