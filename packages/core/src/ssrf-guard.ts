@@ -243,11 +243,31 @@ export async function resolveWebhookTarget(
 
 const systemLookup: WebhookLookup = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
-function allowance(options: WebhookUrlOptions): {
+interface Allowance {
   host(hostname: string): boolean;
   address(ip: IpAddress, hostname: string): boolean;
-} {
-  const entries = options.mode === 'test' ? (options.allowedPrivate ?? []) : [];
+}
+
+/**
+ * Each allow list compiled once (the dispatcher checks every endpoint's address again before
+ * its attempts, with the same configured list each time). The list is read as it is on first
+ * use: a caller that changes its entries must pass a new array.
+ */
+const compiledAllowances = new WeakMap<readonly string[], Allowance>();
+const NOTHING_ALLOWED = compileAllowance([]);
+
+function allowance(options: WebhookUrlOptions): Allowance {
+  const entries = options.allowedPrivate;
+  if (options.mode !== 'test' || entries === undefined || entries.length === 0) return NOTHING_ALLOWED;
+  let compiled = compiledAllowances.get(entries);
+  if (compiled === undefined) {
+    compiled = compileAllowance(entries);
+    compiledAllowances.set(entries, compiled);
+  }
+  return compiled;
+}
+
+function compileAllowance(entries: readonly string[]): Allowance {
   const cidrs: string[] = [];
   const hosts = new Set<string>();
   for (const entry of entries) {
