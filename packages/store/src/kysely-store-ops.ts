@@ -26,7 +26,7 @@ import type {
   AuditFilter,
   AuditInput,
   AuditRow,
-  ClaimedWebhookDelivery,
+  ClaimedWebhookAttempts,
   CompleteAttemptInput,
   EventFilter,
   EventRow,
@@ -512,11 +512,11 @@ export class KyselyStoreOps implements StoreOps {
     limit: number,
     leaseMs: number,
     skipEndpoints: readonly string[] = [],
-  ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }> {
+  ): Promise<ClaimedWebhookAttempts> {
     checkClaim(limit, leaseMs);
     const claim = (db: Kysely<Database>) =>
       claimWebhookAttemptRows(db, this.sqlDialect, owner, now, limit, leaseMs, skipEndpoints);
-    // One statement is atomic on PostgreSQL (claimWebhookAttemptRows reads it in due order);
+    // PostgreSQL: claimWebhookAttemptRows runs in a transaction of its own (see inDueOrder);
     // SQLite takes its write lock up front in a transaction.
     return this.db.isTransaction || this.sqlDialect === 'postgres'
       ? claim(this.db)

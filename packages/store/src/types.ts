@@ -247,6 +247,16 @@ export interface ClaimedWebhookDelivery {
   nextAttemptAt: number;
 }
 
+/**
+ * A claim: the deliveries leased (oldest due first), with their events and their endpoints as
+ * they were in the claim's transaction.
+ */
+export interface ClaimedWebhookAttempts {
+  deliveries: ClaimedWebhookDelivery[];
+  events: EventRow[];
+  endpoints: WebhookEndpointRow[];
+}
+
 /** What the dispatcher records after an attempt: the attempt row and the delivery's new state. */
 export interface CompleteAttemptInput {
   leaseOwner: string;
@@ -339,7 +349,7 @@ export interface StoreOps {
   ): Promise<WebhookDeliveryRow[]>;
   /**
    * claimDueWebhookDeliveries for the dispatcher's hot path: the same leases in one statement,
-   * returning only what an attempt needs (due order), with the events they carry.
+   * returning only what an attempt needs (due order), with the events they carry and their endpoints.
    */
   claimWebhookAttempts(
     owner: string,
@@ -348,7 +358,7 @@ export interface StoreOps {
     leaseMs: number,
     /** endpoints whose deliveries are left for later (the claimer has enough of them queued) */
     skipEndpoints?: readonly string[],
-  ): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }>;
+  ): Promise<ClaimedWebhookAttempts>;
   /**
    * Records an attempt and moves the delivery to its next state, if `leaseOwner` still holds
    * the lease. Returns false (and records nothing) when the lease was lost meanwhile.

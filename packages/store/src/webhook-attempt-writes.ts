@@ -1,7 +1,7 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
-import { toEventRow } from './rows.js';
-import type { Database, EventsTable } from './schema.js';
-import type { ClaimedWebhookDelivery, CompleteAttemptInput, EventRow } from './types.js';
+import { toEventRow, toWebhookEndpointRow } from './rows.js';
+import type { Database, EventsTable, WebhookEndpointsTable } from './schema.js';
+import type { ClaimedWebhookAttempts, CompleteAttemptInput } from './types.js';
 
 // The dispatcher records attempts at the delivery rate, so these statements have fixed texts
 // (prepared once: see the SQLite backend's statement cache) instead of a query built per batch.
@@ -140,23 +140,23 @@ const due = (now: string, limit: string, skip: string) => `select id from webhoo
     order by next_attempt_at limit ${limit}`;
 
 /**
- * PostgreSQL: lease and read the events in one round trip. SKIP LOCKED passes over rows a
+ * PostgreSQL: the lease, one statement (run by inDueOrder). SKIP LOCKED passes over rows a
  * concurrent claimer is leasing; `id = any(array(…))` makes the planner fetch the chosen rows
- * by primary key.
+ * by primary key. The events and endpoints are read after it in the same transaction, each row
+ * once (not once per delivery that carries it).
  */
-export const POSTGRES_CLAIM = `with claimed as (
-    update webhook_deliveries set lease_owner = $1, lease_until = $2
-    where id = any(array(${due('$3', '$4', 'endpoint_id <> all($5::text[])')} for update skip locked))
-    returning id, event_id, endpoint_id, attempts, next_attempt_at)
-  select c.id, c.event_id, c.endpoint_id, c.attempts, c.next_attempt_at, e.account_id, e.mode,
-    e.type, e.data, e.request_id, e.created_at
-  from claimed as c join events as e on e.id = c.event_id`;
+export const POSTGRES_CLAIM = `update webhook_deliveries set lease_owner = $1, lease_until = $2
+  where id = any(array(${due('$3', '$4', 'endpoint_id <> all($5::text[])')} for update skip locked))
+  returning id, event_id, endpoint_id, attempts, next_attempt_at`;
+const POSTGRES_EVENTS = `select * from events where id = any($1::text[])`;
+const POSTGRES_ENDPOINTS = `select * from webhook_endpoints where id = any($1::text[])`;
 
-/** SQLite: the same lease (the caller's transaction holds the write lock), then the events. */
+/** SQLite: the same lease (the caller's transaction holds the write lock), then the events and endpoints. */
 export const SQLITE_CLAIM = `update webhook_deliveries set lease_owner = ?, lease_until = ?
   where id in (${due('?', '?', 'endpoint_id not in (select value from json_each(?))')})
   returning id, event_id, endpoint_id, attempts, next_attempt_at`;
 export const SQLITE_EVENTS = `select * from events where id in (select value from json_each(?))`;
+export const SQLITE_ENDPOINTS = `select * from webhook_endpoints where id in (select value from json_each(?))`;
 
 export interface ClaimRow {
   id: string;
@@ -199,32 +199,31 @@ export async function claimWebhookAttemptRows(
   limit: number,
   leaseMs: number,
   skipEndpoints: readonly string[],
-): Promise<{ deliveries: ClaimedWebhookDelivery[]; events: EventRow[] }> {
-  const events = new Map<string, EventRow>();
-  let rows: ClaimRow[];
-  if (dialect === 'postgres') {
-    type Joined = ClaimRow & Omit<Parameters<typeof toEventRow>[0], 'id'>;
-    const params = [owner, now + leaseMs, now, limit, [...skipEndpoints]];
-    rows = (await inDueOrder(db, (tx) => tx.executeQuery<Joined>(CompiledQuery.raw(POSTGRES_CLAIM, params))))
-      .rows;
-    for (const r of rows as Joined[]) {
-      if (!events.has(r.event_id)) events.set(r.event_id, toEventRow({ ...r, id: r.event_id }));
-    }
-  } else {
-    rows = (
-      await db.executeQuery<ClaimRow>(
-        CompiledQuery.raw(SQLITE_CLAIM, sqliteClaimParams(owner, now, limit, leaseMs, skipEndpoints)),
-      )
-    ).rows;
-    const ids = [...new Set(rows.map((r) => r.event_id))];
-    if (ids.length > 0) {
-      const found = await db.executeQuery<EventsTable>(
-        CompiledQuery.raw(SQLITE_EVENTS, [JSON.stringify(ids)]),
-      );
-      return claimedDeliveries(rows, found.rows);
-    }
-  }
-  return claimedDeliveries(rows, [], events);
+): Promise<ClaimedWebhookAttempts> {
+  const claim = async (tx: Kysely<Database>) => {
+    const rows =
+      dialect === 'postgres'
+        ? await tx.executeQuery<ClaimRow>(
+            CompiledQuery.raw(POSTGRES_CLAIM, [owner, now + leaseMs, now, limit, [...skipEndpoints]]),
+          )
+        : await tx.executeQuery<ClaimRow>(
+            CompiledQuery.raw(SQLITE_CLAIM, sqliteClaimParams(owner, now, limit, leaseMs, skipEndpoints)),
+          );
+    if (rows.rows.length === 0) return claimedDeliveries([], [], []);
+    const list = (ids: Set<string>) => (dialect === 'postgres' ? [...ids] : JSON.stringify([...ids]));
+    const events = await tx.executeQuery<EventsTable>(
+      CompiledQuery.raw(dialect === 'postgres' ? POSTGRES_EVENTS : SQLITE_EVENTS, [
+        list(new Set(rows.rows.map((r) => r.event_id))),
+      ]),
+    );
+    const endpoints = await tx.executeQuery<WebhookEndpointsTable>(
+      CompiledQuery.raw(dialect === 'postgres' ? POSTGRES_ENDPOINTS : SQLITE_ENDPOINTS, [
+        list(new Set(rows.rows.map((r) => r.endpoint_id))),
+      ]),
+    );
+    return claimedDeliveries(rows.rows, events.rows, endpoints.rows);
+  };
+  return dialect === 'postgres' ? inDueOrder(db, claim) : claim(db);
 }
 
 /** SQLITE_CLAIM's parameters, checked. */
@@ -251,13 +250,12 @@ export function checkOnePerDelivery(inputs: readonly CompleteAttemptInput[]): vo
     throw new RangeError('one input per delivery');
 }
 
-/** The claimed rows as deliveries, oldest due first, with their events (rows as read, or converted already). */
+/** The claimed rows as deliveries, oldest due first, with their events and endpoints (rows as read). */
 export function claimedDeliveries(
   rows: readonly ClaimRow[],
   eventRows: readonly EventsTable[],
-  events: Map<string, EventRow> = new Map(),
-): { deliveries: ClaimedWebhookDelivery[]; events: EventRow[] } {
-  for (const r of eventRows) events.set(r.id, toEventRow(r));
+  endpointRows: readonly WebhookEndpointsTable[],
+): ClaimedWebhookAttempts {
   const deliveries = rows
     .map((r) => ({
       id: r.id,
@@ -267,5 +265,9 @@ export function claimedDeliveries(
       nextAttemptAt: Number(r.next_attempt_at),
     }))
     .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
-  return { deliveries, events: [...events.values()] };
+  return {
+    deliveries,
+    events: eventRows.map(toEventRow),
+    endpoints: endpointRows.map(toWebhookEndpointRow),
+  };
 }

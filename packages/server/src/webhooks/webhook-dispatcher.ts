@@ -92,8 +92,8 @@ interface Completion {
 }
 
 /**
- * Delivers the outbox. Claims due deliveries in batches with a lease (one statement), reads
- * their events in one query and their endpoints in another (kept in memory, the signing keys
+ * Delivers the outbox. Claims due deliveries in batches with a lease, with their events and
+ * endpoints read in the claim's transaction (the endpoints kept in memory, the signing keys
  * opened once per secret), signs and sends each attempt to the checked address over the
  * endpoint's keep-alive pool, and writes the outcomes (attempt rows, the deliveries' next
  * state, the endpoints' failure state) in one transaction per batch of outcomes, flushed every
@@ -307,16 +307,13 @@ export class WebhookDispatcher {
     const full = Math.max(QUEUE_PER_ENDPOINT_MIN, 4 * this.#o.perEndpointConcurrency);
     const skip: string[] = [];
     for (const [endpointId, queue] of this.#queues) if (queue.length >= full) skip.push(endpointId);
-    const { deliveries: claimed, events } = await this.#outbox().claim(
-      this.owner,
-      claimedAt,
-      room,
-      this.#o.leaseMs,
-      skip,
-    );
+    const {
+      deliveries: claimed,
+      events,
+      endpoints,
+    } = await this.#outbox().claim(this.owner, claimedAt, room, this.#o.leaseMs, skip);
     this.#moreDue = claimed.length === room;
     if (claimed.length === 0) return 0;
-    const endpoints = await store.getWebhookEndpoints([...new Set(claimed.map((d) => d.endpointId))]);
     const bodies = new Map(events.map((e) => [e.id, eventPayload(e)]));
     const now = clock.now();
     // The address of each endpoint is resolved and checked once per claim, at delivery time.

@@ -335,7 +335,7 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
 
     // the store's own claim, and the dispatcher's outbox (a worker thread on a SQLite file)
     for (const via of ['store', 'outbox'] as const) {
-      it(`claims attempts with their events in due order; leased ones wait for their lease to run out (${via})`, async () => {
+      it(`claims attempts with their events and endpoints in due order; leased ones wait for their lease to run out (${via})`, async () => {
         const store = await (await databases.create()).open();
         await store.migrate();
         const { claim, close } = claimer(store, via);
@@ -360,6 +360,16 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
         expect([...first.events].sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual(
           [early.event, late.event].sort((a, b) => (a.id < b.id ? -1 : 1)),
         );
+        // the claimed deliveries' endpoints as they are, once each
+        const endpointsOf = async (claimed: { deliveries: { endpointId: string }[] }) =>
+          Promise.all(
+            [...new Set(claimed.deliveries.map((d) => d.endpointId))]
+              .sort()
+              .map((id) => store.getWebhookEndpoint(id)),
+          );
+        const byId = <R extends { id: string }>(rows: R[]) =>
+          [...rows].sort((a, b) => (a.id < b.id ? -1 : 1));
+        expect(byId(first.endpoints)).toEqual(await endpointsOf(first));
         expect(await store.getWebhookDelivery(early.deliveries[0]!.id)).toMatchObject({
           leaseOwner: 'w',
           leaseUntil: T + 5_100,
@@ -367,7 +377,9 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
         const rest = await claim('x', T + 100, 10, 60_000);
         expect(rest.deliveries.map((d) => d.eventId)).toEqual([late.event.id]);
         expect(rest.events).toEqual([late.event]);
-        expect((await claim('x', T + 100, 10, 5_000)).deliveries).toEqual([]);
+        expect(byId(rest.endpoints)).toEqual(await endpointsOf(rest));
+        expect(rest.endpoints.length).toBe(1);
+        expect(await claim('x', T + 100, 10, 5_000)).toEqual({ deliveries: [], events: [], endpoints: [] });
         // w's leases run out: another worker takes them over
         const taken = await claim('y', T + 5_100, 10, 5_000);
         expect(taken.deliveries.map((d) => d.id).sort()).toEqual(
