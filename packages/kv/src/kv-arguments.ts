@@ -18,8 +18,9 @@ export function assertRateLimitRequest(windows: readonly RateLimitWindow[], cost
   if (!Number.isSafeInteger(cost) || cost < 0) {
     throw new RangeError(`cost must be a non-negative integer, got ${cost}`);
   }
-  const seen = new Set<number>();
-  for (const { limit, windowMs } of windows) {
+  // (a loop, not a Set: this runs on every gated request, with a handful of windows)
+  for (let i = 0; i < windows.length; i++) {
+    const { limit, windowMs } = windows[i] as RateLimitWindow;
     if (!Number.isSafeInteger(limit) || limit < 0) {
       throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
     }
@@ -27,7 +28,9 @@ export function assertRateLimitRequest(windows: readonly RateLimitWindow[], cost
       throw new RangeError(`windowMs must be a positive integer, got ${windowMs}`);
     }
     // Two windows of one length would share one counter and be consumed twice.
-    if (seen.has(windowMs)) throw new RangeError(`windowMs ${windowMs} appears twice`);
-    seen.add(windowMs);
+    for (let j = 0; j < i; j++) {
+      if ((windows[j] as RateLimitWindow).windowMs === windowMs)
+        throw new RangeError(`windowMs ${windowMs} appears twice`);
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { assertIncrement, assertRateLimitRequest, assertTtlMs } from './kv-arguments.js';
 import { toError } from './to-error.js';
-import type { Kv, KvOptions, RateLimitResult, RateLimitWindow } from './types.js';
+import type { Kv, KvOptions, RateLimitResult, RateLimitWindow, RateLimitWindowResult } from './types.js';
 
 export interface MemoryKvOptions extends Omit<KvOptions, 'url'> {
   /** how often expired entries nobody reads again are dropped; default 10 s */
@@ -8,7 +8,8 @@ export interface MemoryKvOptions extends Omit<KvOptions, 'url'> {
 }
 
 interface Entry {
-  value: string;
+  /** a counter (incr, rateLimit) is kept as a number and read back as its decimal string */
+  value: string | number;
   /** absolute time on the injected clock; null without a TTL */
   expiresAt: number | null;
 }
@@ -49,7 +50,8 @@ export class MemoryKv implements Kv {
 
   async get(key: string): Promise<string | null> {
     this.#assertOpen();
-    return this.#live(this.#prefix + key)?.value ?? null;
+    const value = this.#live(this.#prefix + key)?.value;
+    return value === undefined ? null : String(value);
   }
 
   async set(key: string, value: string, options: { ttlMs?: number; nx?: boolean } = {}): Promise<boolean> {
@@ -76,10 +78,10 @@ export class MemoryKv implements Kv {
     const value = (entry ? parseCounter(entry.value) : 0) + by;
     if (!Number.isSafeInteger(value)) throw new RangeError('increment or decrement would overflow');
     if (entry) {
-      entry.value = String(value);
+      entry.value = value;
     } else {
       const expiresAt = ttlMs === undefined ? null : this.#now() + ttlMs;
-      this.#entries.set(k, { value: String(value), expiresAt });
+      this.#entries.set(k, { value, expiresAt });
     }
     return value;
   }
@@ -129,37 +131,37 @@ export class MemoryKv implements Kv {
   async rateLimit(key: string, windows: RateLimitWindow[], cost = 1): Promise<RateLimitResult> {
     this.#assertOpen();
     assertRateLimitRequest(windows, cost);
+    // Runs on every gated request: plain loops over the windows, counters kept as numbers.
     const now = this.#now();
-    const slots = windows.map(({ limit, windowMs }) => {
-      const index = Math.floor(now / windowMs);
-      const k = `${this.#prefix}${key}:${windowMs}:${index}`;
+    const n = windows.length;
+    const keys: string[] = new Array(n);
+    const entries: (Entry | undefined)[] = new Array(n);
+    const counts: number[] = new Array(n);
+    let allowed = true;
+    for (let i = 0; i < n; i++) {
+      const { limit, windowMs } = windows[i] as RateLimitWindow;
+      const k = `${this.#prefix}${key}:${windowMs}:${Math.floor(now / windowMs)}`;
       const entry = this.#live(k);
-      return {
-        limit,
-        windowMs,
-        k,
-        entry,
-        count: entry ? parseCounter(entry.value) : 0,
-        resetAt: (index + 1) * windowMs,
-      };
-    });
-    const allowed = slots.every((slot) => slot.count + cost <= slot.limit);
-    if (allowed && cost > 0) {
-      for (const slot of slots) {
-        slot.count += cost;
-        if (slot.entry) slot.entry.value = String(slot.count);
-        else this.#entries.set(slot.k, { value: String(slot.count), expiresAt: slot.resetAt });
-      }
+      const count = entry ? parseCounter(entry.value) : 0;
+      keys[i] = k;
+      entries[i] = entry;
+      counts[i] = count;
+      if (count + cost > limit) allowed = false;
     }
-    return {
-      allowed,
-      results: slots.map(({ limit, windowMs, count, resetAt }) => ({
-        limit,
-        windowMs,
-        remaining: Math.max(0, limit - count),
-        resetMs: resetAt - now,
-      })),
-    };
+    const results: RateLimitWindowResult[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const { limit, windowMs } = windows[i] as RateLimitWindow;
+      const resetAt = (Math.floor(now / windowMs) + 1) * windowMs;
+      let count = counts[i] as number;
+      if (allowed && cost > 0) {
+        count += cost;
+        const entry = entries[i];
+        if (entry) entry.value = count;
+        else this.#entries.set(keys[i] as string, { value: count, expiresAt: resetAt });
+      }
+      results[i] = { limit, windowMs, remaining: Math.max(0, limit - count), resetMs: resetAt - now };
+    }
+    return { allowed, results };
   }
 
   async close(): Promise<void> {
@@ -190,7 +192,8 @@ export class MemoryKv implements Kv {
   }
 }
 
-function parseCounter(value: string): number {
+function parseCounter(value: string | number): number {
+  if (typeof value === 'number') return value;
   const n = Number(value);
   if (!INTEGER.test(value) || !Number.isSafeInteger(n)) {
     throw new TypeError('value is not an integer or out of range');
