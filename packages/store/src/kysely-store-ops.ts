@@ -467,8 +467,9 @@ export class KyselyStoreOps implements StoreOps {
   /**
    * One UPDATE over a sub-select of due rows. On PostgreSQL the sub-select takes row locks
    * with SKIP LOCKED, so a concurrent claimer passes over rows being claimed instead of
-   * waiting for them and then re-checking; on SQLite the statement runs in an immediate
-   * transaction, which already excludes every other writer.
+   * waiting for them and then re-checking (the statement runs with bitmap scans off: see
+   * inDueOrder); on SQLite the statement runs in an immediate transaction, which already
+   * excludes every other writer.
    */
   async claimDueWebhookDeliveries(
     owner: string,
@@ -495,8 +496,8 @@ export class KyselyStoreOps implements StoreOps {
         .returningAll()
         .execute();
     };
-    // One statement is atomic on PostgreSQL (read in due order, see inDueOrder); SQLite takes
-    // its write lock up front in a transaction.
+    // PostgreSQL: one statement, with the planner setting of inDueOrder (a transaction of its
+    // own, or the caller's); SQLite takes its write lock up front in a transaction.
     const rows =
       this.sqlDialect === 'postgres'
         ? await inDueOrder(this.db, claim)

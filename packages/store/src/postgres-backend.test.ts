@@ -130,17 +130,36 @@ describe.skipIf(gate.skip)('PostgreSQL backend', () => {
       await insert('pending', 20_000, 2);
 
       const claimParams = ['w', T + 600_000, T + 30_000, 256, []];
+      const scansAll = (plan: string[]) => plan.filter((n) => n.startsWith('Bitmap') || n === 'Sort');
+      // the situation this guards against: planned as it comes, the claim reads every due row
+      // into a bitmap and sorts them all
+      expect(scansAll(await planNodes(db, POSTGRES_CLAIM, claimParams))).not.toEqual([]);
       const claim = await inDueOrder(db, (tx) => planNodes(tx, POSTGRES_CLAIM, claimParams));
       // the pending index read in due order, stopped by the LIMIT: no bitmap of every due row, no sort
       expect(claim).toContain('Index Scan on webhook_deliveries_pending_due_idx');
-      expect(claim.filter((n) => n.startsWith('Bitmap') || n === 'Sort')).toEqual([]);
-      // and the setting is the caller's again afterwards, inside a transaction too
+      expect(scansAll(claim)).toEqual([]);
+      // inside a caller's transaction, the caller's own setting is put back afterwards, also
+      // when the claim throws
+      const setting = async (tx: Kysely<Database>) =>
+        (
+          await tx.executeQuery<{ on: string }>(
+            CompiledQuery.raw(`select current_setting('enable_bitmapscan') as on`),
+          )
+        ).rows[0]?.on;
       await db.transaction().execute(async (tx) => {
         await inDueOrder(tx, async () => {});
-        const { rows } = await tx.executeQuery<{ on: string }>(
-          CompiledQuery.raw(`select current_setting('enable_bitmapscan') as on`),
-        );
-        expect(rows[0]?.on).toBe('on');
+        expect(await setting(tx)).toBe('on');
+        await tx.executeQuery(CompiledQuery.raw(`set local enable_bitmapscan = off`));
+        await inDueOrder(tx, async () => {});
+        expect(await setting(tx)).toBe('off');
+        await tx.executeQuery(CompiledQuery.raw(`set local enable_bitmapscan = on`));
+        await expect(
+          inDueOrder(tx, async (inner) => {
+            expect(await setting(inner)).toBe('off');
+            throw new Error('claim failed');
+          }),
+        ).rejects.toThrow('claim failed');
+        expect(await setting(tx)).toBe('on');
       });
 
       const ids = Array.from({ length: 128 }, (_, i) => `del_2_${i + 1}`);

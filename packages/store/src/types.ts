@@ -348,8 +348,9 @@ export interface StoreOps {
     leaseMs: number,
   ): Promise<WebhookDeliveryRow[]>;
   /**
-   * claimDueWebhookDeliveries for the dispatcher's hot path: the same leases in one statement,
-   * returning only what an attempt needs (due order), with the events they carry and their endpoints.
+   * claimDueWebhookDeliveries for the dispatcher's hot path: the same leases, returning only
+   * what an attempt needs (due order), with the events they carry and their endpoints, all
+   * read in one transaction (one statement on PostgreSQL).
    */
   claimWebhookAttempts(
     owner: string,

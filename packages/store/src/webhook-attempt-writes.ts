@@ -1,7 +1,7 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { toEventRow, toWebhookEndpointRow } from './rows.js';
 import type { Database, EventsTable, WebhookEndpointsTable } from './schema.js';
-import type { ClaimedWebhookAttempts, CompleteAttemptInput } from './types.js';
+import type { ClaimedWebhookAttempts, CompleteAttemptInput, WebhookDeliveryStatus } from './types.js';
 
 // The dispatcher records attempts at the delivery rate, so these statements have fixed texts
 // (prepared once: see the SQLite backend's statement cache) instead of a query built per batch.
@@ -33,7 +33,12 @@ export const SQLITE_ARCHIVE = `insert into webhook_attempts (delivery_id, attemp
  * smaller than the batch and the planner reads all of it, or loops over it once per row: every
  * completion then costs a scan of the whole backlog.
  */
-const STILL_PENDING = `d.status not in ('succeeded', 'failed', 'abandoned')`;
+const FINISHED = ['succeeded', 'failed', 'abandoned'] as const satisfies readonly WebhookDeliveryStatus[];
+// every status but 'pending' is in FINISHED: a new status fails to compile here until it is sorted
+const finishedListed: [Exclude<WebhookDeliveryStatus, 'pending' | (typeof FINISHED)[number]>] extends [never]
+  ? true
+  : never = true;
+const STILL_PENDING = finishedListed && `d.status not in (${FINISHED.map((s) => `'${s}'`).join(', ')})`;
 export const POSTGRES_COMPLETE = `update webhook_deliveries as d
   set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
     completed_at = v.completed_at, lease_owner = null, lease_until = null,
@@ -140,16 +145,22 @@ const due = (now: string, limit: string, skip: string) => `select id from webhoo
     order by next_attempt_at limit ${limit}`;
 
 /**
- * PostgreSQL: the lease, one statement (run by inDueOrder). SKIP LOCKED passes over rows a
+ * PostgreSQL: the lease, and the events and endpoints of the deliveries leased, in one
+ * statement (run by inDueOrder) that returns one row: three JSON arrays, each event and
+ * endpoint once (not once per delivery that names it). SKIP LOCKED passes over rows a
  * concurrent claimer is leasing; `id = any(array(…))` makes the planner fetch the chosen rows
- * by primary key. The events and endpoints are read after it in the same transaction, each row
- * once (not once per delivery that carries it).
+ * by primary key.
  */
-export const POSTGRES_CLAIM = `update webhook_deliveries set lease_owner = $1, lease_until = $2
-  where id = any(array(${due('$3', '$4', 'endpoint_id <> all($5::text[])')} for update skip locked))
-  returning id, event_id, endpoint_id, attempts, next_attempt_at`;
-const POSTGRES_EVENTS = `select * from events where id = any($1::text[])`;
-const POSTGRES_ENDPOINTS = `select * from webhook_endpoints where id = any($1::text[])`;
+export const POSTGRES_CLAIM = `with claimed as (
+    update webhook_deliveries set lease_owner = $1, lease_until = $2
+    where id = any(array(${due('$3', '$4', 'endpoint_id <> all($5::text[])')} for update skip locked))
+    returning id, event_id, endpoint_id, attempts, next_attempt_at)
+  select
+    (select coalesce(json_agg(c), '[]') from claimed as c) as deliveries,
+    (select coalesce(json_agg(e), '[]') from events as e
+      where e.id in (select event_id from claimed)) as events,
+    (select coalesce(json_agg(w), '[]') from webhook_endpoints as w
+      where w.id in (select endpoint_id from claimed)) as endpoints`;
 
 /** SQLite: the same lease (the caller's transaction holds the write lock), then the events and endpoints. */
 export const SQLITE_CLAIM = `update webhook_deliveries set lease_owner = ?, lease_until = ?
@@ -186,8 +197,18 @@ export async function inDueOrder<T>(
     });
   const { rows } = await sql<{ previous: string }>`select current_setting('enable_bitmapscan') as previous,
     set_config('enable_bitmapscan', 'off', true)`.execute(db);
-  const result = await claim(db); // a failed claim leaves the caller's transaction to roll back
-  await sql`select set_config('enable_bitmapscan', ${rows[0]?.previous ?? 'on'}, true)`.execute(db);
+  const restore = () =>
+    sql`select set_config('enable_bitmapscan', ${rows[0]?.previous ?? 'on'}, true)`.execute(db);
+  let result: T;
+  try {
+    result = await claim(db);
+  } catch (err) {
+    // after a database error the transaction is aborted and refuses this too: the claim's
+    // error is the one to report
+    await restore().catch(() => {});
+    throw err;
+  }
+  await restore();
   return result;
 }
 
@@ -200,30 +221,27 @@ export async function claimWebhookAttemptRows(
   leaseMs: number,
   skipEndpoints: readonly string[],
 ): Promise<ClaimedWebhookAttempts> {
-  const claim = async (tx: Kysely<Database>) => {
-    const rows =
-      dialect === 'postgres'
-        ? await tx.executeQuery<ClaimRow>(
-            CompiledQuery.raw(POSTGRES_CLAIM, [owner, now + leaseMs, now, limit, [...skipEndpoints]]),
-          )
-        : await tx.executeQuery<ClaimRow>(
-            CompiledQuery.raw(SQLITE_CLAIM, sqliteClaimParams(owner, now, limit, leaseMs, skipEndpoints)),
-          );
-    if (rows.rows.length === 0) return claimedDeliveries([], [], []);
-    const list = (ids: Set<string>) => (dialect === 'postgres' ? [...ids] : JSON.stringify([...ids]));
-    const events = await tx.executeQuery<EventsTable>(
-      CompiledQuery.raw(dialect === 'postgres' ? POSTGRES_EVENTS : SQLITE_EVENTS, [
-        list(new Set(rows.rows.map((r) => r.event_id))),
-      ]),
+  if (dialect === 'postgres') {
+    const params = [owner, now + leaseMs, now, limit, [...skipEndpoints]];
+    const { rows } = await inDueOrder(db, (tx) =>
+      tx.executeQuery<{ deliveries: ClaimRow[]; events: EventsTable[]; endpoints: WebhookEndpointsTable[] }>(
+        CompiledQuery.raw(POSTGRES_CLAIM, params),
+      ),
     );
-    const endpoints = await tx.executeQuery<WebhookEndpointsTable>(
-      CompiledQuery.raw(dialect === 'postgres' ? POSTGRES_ENDPOINTS : SQLITE_ENDPOINTS, [
-        list(new Set(rows.rows.map((r) => r.endpoint_id))),
-      ]),
-    );
-    return claimedDeliveries(rows.rows, events.rows, endpoints.rows);
-  };
-  return dialect === 'postgres' ? inDueOrder(db, claim) : claim(db);
+    const [r] = rows;
+    return claimedDeliveries(r?.deliveries ?? [], r?.events ?? [], r?.endpoints ?? []);
+  }
+  const { rows } = await db.executeQuery<ClaimRow>(
+    CompiledQuery.raw(SQLITE_CLAIM, sqliteClaimParams(owner, now, limit, leaseMs, skipEndpoints)),
+  );
+  if (rows.length === 0) return claimedDeliveries([], [], []);
+  const events = await db.executeQuery<EventsTable>(
+    CompiledQuery.raw(SQLITE_EVENTS, [JSON.stringify([...new Set(rows.map((r) => r.event_id))])]),
+  );
+  const endpoints = await db.executeQuery<WebhookEndpointsTable>(
+    CompiledQuery.raw(SQLITE_ENDPOINTS, [JSON.stringify([...new Set(rows.map((r) => r.endpoint_id))])]),
+  );
+  return claimedDeliveries(rows, events.rows, endpoints.rows);
 }
 
 /** SQLITE_CLAIM's parameters, checked. */

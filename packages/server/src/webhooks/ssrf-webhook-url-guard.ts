@@ -16,10 +16,12 @@ export interface WebhookUrlGuardOptions {
  * core's WebhookUrlError (a GatehouseError with `param: url` that never echoes the URL).
  */
 export function createWebhookUrlGuard(options: WebhookUrlGuardOptions): WebhookUrlGuard {
+  // a copy of its own, never changed: core compiles an allow list once per array
+  const allowedPrivate = Object.freeze([...options.allowedPrivate]);
   const target = (url: string, mode: KeyMode) =>
     resolveWebhookTarget(url, {
       mode,
-      allowedPrivate: options.allowedPrivate,
+      allowedPrivate,
       ...(options.lookup ? { lookup: options.lookup } : {}),
     });
   return {

@@ -116,6 +116,21 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     });
 
     it.skipIf(!available)(
+      'abandons, without sending, a claimed delivery whose endpoint the claim finds disabled',
+      async () => {
+        const ep = await endpoint();
+        await publish();
+        // disabled after the delivery was written (as another instance would, between the two)
+        await h.store.updateWebhookEndpoint(ep.id, { status: 'disabled', disabledReason: 'by_request' });
+        const worker = dispatcher();
+        expect(await worker.runOnce()).toBe(1);
+        expect(receiver.received).toHaveLength(0);
+        const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
+        expect(d).toMatchObject({ status: 'abandoned', attempts: 0, leaseOwner: null });
+      },
+    );
+
+    it.skipIf(!available)(
       'retries a 500 with the same webhook-id, on the schedule, until it succeeds',
       async () => {
         const ep = await endpoint();

@@ -488,6 +488,20 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       ).toEqual([]);
       await expect(outbox.completeSucceeded([second, second])).rejects.toThrow(RangeError);
       expect(await outbox.completeSucceeded([])).toEqual([]);
+      // one batch from two owners: each recorded only where its own owner still holds the lease
+      const mixed = await publish(store, account.id, [endpoint.id, other.id, untouched.id], T + 50);
+      const [m1, m2, m3] = mixed.deliveries as [WebhookDeliveryRow, WebhookDeliveryRow, WebhookDeliveryRow];
+      expect(ids(await store.claimDueWebhookDeliveries('p', T + 50, 2, 60_000)).sort()).toEqual(
+        [m1.id, m2.id].sort(),
+      );
+      expect(ids(await store.claimDueWebhookDeliveries('q', T + 50, 1, 60_000))).toEqual([m3.id]);
+      const by = (owner: string, d: WebhookDeliveryRow) => ({ ...success(d, T + 51), leaseOwner: owner });
+      // m2 is claimed by p, not q: q's record of it is refused
+      expect([...(await outbox.completeSucceeded([by('p', m1), by('q', m2), by('q', m3)]))].sort()).toEqual(
+        [m1.id, m3.id].sort(),
+      );
+      expect(await store.getWebhookDelivery(m2.id)).toMatchObject({ status: 'pending', leaseOwner: 'p' });
+      expect(await store.getWebhookDelivery(m3.id)).toMatchObject({ status: 'succeeded', leaseOwner: null });
     });
 
     it('reads events and endpoints by id, and clears endpoints’ failure runs', async () => {
