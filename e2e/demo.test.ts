@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -220,6 +220,55 @@ describe('npm start: the first session, run as printed', () => {
       await new Promise((resolve) => receiver.close(resolve));
     }
   });
+
+  it('the README receiver (examples/webhook-receiver.mjs) verifies a delivery, and its retry carries the same webhook-id', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const auth = { authorization: `Bearer ${printed.secrets[1]}`, 'content-type': 'application/json' };
+    const created = await fetch(`${server.url}/v1/webhook_endpoints`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ url: `http://127.0.0.1:${port}/hooks`, enabled_events: ['payment.*'] }),
+    });
+    expect(created.status).toBe(200);
+    const { secret } = (await created.json()) as { secret: string };
+    const receiver = spawn(process.execPath, ['examples/webhook-receiver.mjs'], {
+      env: { PATH: process.env['PATH'], WEBHOOK_SECRET: secret, FAIL_FIRST: '1', PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    receiver.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    const until = async (pattern: RegExp, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!pattern.test(output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return pattern.exec(output);
+    };
+    try {
+      expect(await until(/listening on/, 10_000)).not.toBeNull();
+      await fetch(`${server.url}/v1/payments`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ amount: 500, currency: 'usd', source: 'tok_visa' }),
+      });
+      const first = await until(
+        /payment\.succeeded (evt_\w+) verified \(1 signature\), answered 500/,
+        15_000,
+      );
+      expect(first, output).not.toBeNull();
+      // the first retry is due 5 s (±20 %) later
+      const again = new RegExp(`payment\\.succeeded ${first?.[1]} verified \\(1 signature\\), answered 200`);
+      expect(await until(again, 15_000), output).not.toBeNull();
+      expect(output).not.toContain('refused');
+    } finally {
+      receiver.kill();
+    }
+  }, 40_000);
 
   it('keeps every secret out of the server log', () => {
     const logs = server.stdout();
