@@ -8,6 +8,7 @@ import { openSqliteBackend } from './sqlite-backend.js';
 import { openSqliteRequestLogWriter } from './sqlite-request-log-worker.js';
 import { openSqliteWebhookOutbox } from './sqlite-webhook-outbox-worker.js';
 import type { RequestLogBatchWriter, Store, StoreOps, StoreOptions, WebhookOutbox } from './types.js';
+import { checkOnePerDelivery, completeSucceededPostgres } from './webhook-attempt-writes.js';
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 
@@ -86,9 +87,11 @@ class KyselyStore extends KyselyStoreOps implements Store {
     return {
       claim: (owner, now, limit, leaseMs, skip) =>
         this.claimWebhookAttempts(owner, now, limit, leaseMs, skip),
-      completeSucceeded: (inputs) =>
-        inputs.length === 0
-          ? Promise.resolve([])
+      completeSucceeded: async (inputs) => {
+        if (inputs.length === 0) return [];
+        checkOnePerDelivery(inputs);
+        return this.dialect === 'postgres'
+          ? completeSucceededPostgres(this.db, inputs)
           : this.transaction(async (tx) => {
               const recorded = await tx.completeWebhookAttempts(inputs);
               const done = new Set(recorded);
@@ -96,7 +99,8 @@ class KyselyStore extends KyselyStoreOps implements Store {
               for (const c of inputs) if (done.has(c.attempt.deliveryId)) endpoints.add(c.attempt.endpointId);
               if (endpoints.size > 0) await tx.clearWebhookEndpointsFailing([...endpoints]);
               return recorded;
-            }),
+            });
+      },
       close: async () => {},
     };
   }

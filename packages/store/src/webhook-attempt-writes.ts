@@ -67,6 +67,41 @@ const POSTGRES_ARCHIVE = `insert into webhook_attempts (delivery_id, attempt, en
 const POSTGRES_CHUNK = 2000;
 
 /**
+ * PostgreSQL, the outbox's record of successful attempts: POSTGRES_ARCHIVE, POSTGRES_COMPLETE
+ * and the end of the recorded endpoints' runs of failures, in one statement (one round trip,
+ * no transaction to open and commit around three). Its parts share one snapshot, so the archive
+ * reads each row's previous attempt before the update replaces it, and the endpoints cleared
+ * are those of the rows the update recorded.
+ */
+export const POSTGRES_COMPLETE_SUCCEEDED = `with archived as (${POSTGRES_ARCHIVE}),
+  done as (${POSTGRES_COMPLETE.replace(/returning d\.id$/, 'returning d.id, d.endpoint_id')}),
+  cleared as (update webhook_endpoints set failing_since = null
+    where id in (select endpoint_id from done) and failing_since is not null)
+  select id from done`;
+
+/**
+ * PostgreSQL: completeWebhookAttemptRows and clearWebhookEndpointsFailing for the endpoints
+ * recorded, as one statement per chunk (a batch of more than one chunk runs in a transaction).
+ */
+export async function completeSucceededPostgres(
+  db: Kysely<Database>,
+  inputs: readonly CompleteAttemptInput[],
+): Promise<string[]> {
+  const run = async (tx: Kysely<Database>) => {
+    const recorded: string[] = [];
+    for (let i = 0; i < inputs.length; i += POSTGRES_CHUNK) {
+      const chunk = inputs.slice(i, i + POSTGRES_CHUNK);
+      const { rows } = await tx.executeQuery<{ id: string }>(
+        CompiledQuery.raw(POSTGRES_COMPLETE_SUCCEEDED, postgresColumns(chunk)),
+      );
+      for (const r of rows) recorded.push(r.id);
+    }
+    return recorded;
+  };
+  return inputs.length <= POSTGRES_CHUNK || db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+/**
  * Records each attempt on its delivery's row if its owner still holds the lease, after moving
  * the delivery's previous attempt (second and later attempts) to `webhook_attempts`. Run it in
  * a transaction. Returns the ids of the deliveries recorded.
