@@ -256,9 +256,7 @@ export class WebhookDispatcher {
         cached &&
         row.status === 'enabled' &&
         row.url === cached.row.url &&
-        row.secret === cached.row.secret &&
-        row.previousSecret === cached.row.previousSecret &&
-        row.signing === cached.row.signing
+        sameKeys(row, cached.row)
       ) {
         cached.row = row; // the rate and failure state as they are now
         continue;
@@ -344,12 +342,7 @@ export class WebhookDispatcher {
   /** Keeps the row; opens the signing keys again only when they changed. Undefined if they cannot be opened. */
   #cacheEndpoint(row: WebhookEndpointRow): CachedEndpoint | undefined {
     const cached = this.#endpoints.get(row.id);
-    if (
-      cached &&
-      cached.row.secret === row.secret &&
-      cached.row.previousSecret === row.previousSecret &&
-      cached.row.signing === row.signing
-    ) {
+    if (cached && sameKeys(row, cached.row)) {
       cached.row = row;
       return cached;
     }
@@ -691,6 +684,11 @@ async function disableEndpoint(
     ip: null,
     requestId: null,
   });
+}
+
+/** The same signing keys (ciphertexts and scheme): the ones opened for `b` still sign for `a`. */
+function sameKeys(a: WebhookEndpointRow, b: WebhookEndpointRow): boolean {
+  return a.secret === b.secret && a.previousSecret === b.previousSecret && a.signing === b.signing;
 }
 
 function sleep(ms: number): Promise<void> {
