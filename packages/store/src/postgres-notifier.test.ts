@@ -80,6 +80,32 @@ describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
   };
   const schema = () => `gh_test_${randomBytes(6).toString('hex')}`;
 
+  /**
+   * A notifier listening on `keys:invalidate` that has received 'before' from a second one, and
+   * an admin connection (the caller ends it) that sees which backends LISTEN on the channel.
+   */
+  const listeningPair = async () => {
+    const s = schema();
+    const listener = await open(s);
+    const publisher = await open(s);
+    const got = inbox();
+    let resyncs = 0;
+    await listener.subscribe('keys:invalidate', got.handler, () => resyncs++);
+    await publisher.publish('keys:invalidate', 'before');
+    await got.next(1);
+    const admin = new pg.Client({ connectionString: postgresTestUrl });
+    await admin.connect();
+    const channel = postgresChannelName(s, 'keys:invalidate');
+    return {
+      listener,
+      publisher,
+      got,
+      admin,
+      resyncs: () => resyncs,
+      listening: () => listeningPids(admin, channel),
+    };
+  };
+
   beforeAll(() => {
     if (gate.failure) throw gate.failure;
   });
@@ -120,25 +146,14 @@ describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
   });
 
   it('reconnects when its listening backend is terminated, resyncs, and delivers again', async () => {
-    const s = schema();
-    const listener = await open(s);
-    const publisher = await open(s);
-    const got = inbox();
-    let resyncs = 0;
-    await listener.subscribe('keys:invalidate', got.handler, () => resyncs++);
-    await publisher.publish('keys:invalidate', 'before');
-    await got.next(1);
-    const admin = new pg.Client({ connectionString: postgresTestUrl });
-    await admin.connect();
+    const { listener, publisher, got, admin, resyncs, listening } = await listeningPair();
     try {
-      const channel = postgresChannelName(s, 'keys:invalidate');
-      const listening = () => listeningPids(admin, channel);
       // only the subscribed notifier LISTENs on the channel
       const before = await listening();
       expect(before).toHaveLength(1);
       for (const pid of before) await admin.query('select pg_terminate_backend($1)', [pid]);
       await until(() => !listener.live);
-      await until(() => listener.live && resyncs === 1);
+      await until(() => listener.live && resyncs() === 1);
       const after = await listening();
       expect(after).toHaveLength(1);
       expect(after.some((pid) => before.includes(pid))).toBe(false);
@@ -150,25 +165,14 @@ describe.skipIf(gate.skip)('PostgreSQL notifier (LISTEN/NOTIFY)', () => {
   });
 
   it('replaces a listening connection that went silent (its backend stopped, no error, no close)', async () => {
-    const s = schema();
-    const listener = await open(s);
-    const publisher = await open(s);
-    const got = inbox();
-    let resyncs = 0;
-    await listener.subscribe('keys:invalidate', got.handler, () => resyncs++);
-    await publisher.publish('keys:invalidate', 'before');
-    await got.next(1);
-    const admin = new pg.Client({ connectionString: postgresTestUrl });
-    await admin.connect();
-    const channel = postgresChannelName(s, 'keys:invalidate');
-    const listening = () => listeningPids(admin, channel);
+    const { listener, publisher, got, admin, resyncs, listening } = await listeningPair();
     const [stopped] = await listening();
     expect(stopped).toBeDefined();
     // SIGSTOP: the backend neither answers nor closes, as behind a NAT that dropped the flow
     process.kill(stopped as number, 'SIGSTOP');
     try {
       await until(() => !listener.live, 3000);
-      await until(() => listener.live && resyncs === 1, 10_000);
+      await until(() => listener.live && resyncs() === 1, 10_000);
       await publisher.publish('keys:invalidate', 'after');
       expect(await got.next(2)).toEqual(['before', 'after']);
     } finally {
