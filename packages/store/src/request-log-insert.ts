@@ -63,7 +63,7 @@ export async function insertRequestLogRows(
 }
 
 /** Writes a row's values into `out` from `at`, in `REQUEST_LOG_COLUMNS` order. */
-export function flattenRequestLogRow(row: RequestLogRow, out: unknown[], at: number): void {
+function flattenRequestLogRow(row: RequestLogRow, out: unknown[], at: number): void {
   out[at] = row.id;
   out[at + 1] = row.createdAt;
   out[at + 2] = row.accountId;

@@ -204,7 +204,7 @@ export const SQLITE_CLAIM = `update webhook_deliveries set lease_owner = ?, leas
 export const SQLITE_EVENTS = `select * from events where id in (select value from json_each(?))`;
 export const SQLITE_ENDPOINTS = `select * from webhook_endpoints where id in (select value from json_each(?))`;
 
-export interface ClaimRow {
+interface ClaimRow {
   id: string;
   event_id: string;
   endpoint_id: string;
@@ -304,7 +304,7 @@ export function checkOnePerDelivery(inputs: readonly CompleteAttemptInput[]): vo
 }
 
 /** The claimed rows as deliveries, oldest due first, with their events and endpoints (rows as read). */
-export function claimedDeliveries(
+function claimedDeliveries(
   rows: readonly ClaimRow[],
   eventRows: readonly EventsTable[],
   endpointRows: readonly WebhookEndpointsTable[],
