@@ -4,7 +4,7 @@ import { type AddressInfo, connect, type Socket } from 'node:net';
 import { verifyGatehouseRequest } from '@gatehouse/sdk';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { cliCaller } from '../test-kit/harness.js';
+import { cliCaller, withBadChecksum } from '../test-kit/harness.js';
 import {
   createGatewayHarness,
   type GatewayHarness,
@@ -288,7 +288,7 @@ describe('proxy upgrade (WebSocket): what is refused and how', () => {
     const cases: [string | null, string][] = [
       [null, 'authentication_required'],
       ['sk_test_not_a_real_key', 'invalid_api_key'],
-      [`${g.secret.slice(0, -1)}x`, 'invalid_api_key'],
+      [withBadChecksum(g.secret), 'invalid_api_key'],
     ];
     for (const [key, code] of cases) {
       const res = await refused(`${g.url}/v1/stream`, key);

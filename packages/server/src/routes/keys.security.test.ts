@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { createLogger } from '../logger.js';
 import { createRuntime } from '../runtime.js';
-import { call, createHarness, type Harness, setupAccount } from '../test-kit/harness.js';
+import { call, createHarness, type Harness, setupAccount, withBadChecksum } from '../test-kit/harness.js';
 
 describe('keys: what an attacker tries', () => {
   let h: Harness;
@@ -114,7 +114,7 @@ describe('keys: what an attacker tries', () => {
     });
     h.clock.advance(61_000);
     const good = alice.secret;
-    const badChecksum = `${good.slice(0, -1)}${good.endsWith('A') ? 'B' : 'A'}`;
+    const badChecksum = withBadChecksum(good);
     const bodies = [];
     for (const key of [
       generateApiKey('secret', 'test'),

@@ -121,6 +121,14 @@ export async function createHarness(
   };
 }
 
+/**
+ * The key with its last character changed (so its checksum no longer matches): always a
+ * different string, whatever the last character of the generated key was.
+ */
+export function withBadChecksum(key: string): string {
+  return `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
+}
+
 /** The secrets (by position, never by value) that occur in any log line. */
 export function findLeakedSecrets(logs: readonly string[], secrets: readonly string[]): number[] {
   const text = logs.join('\n');

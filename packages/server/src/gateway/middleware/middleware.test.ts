@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RequestLogEntry } from '../../services/request-log.js';
-import { cliCaller, createHarness, type Harness } from '../../test-kit/harness.js';
+import { cliCaller, createHarness, type Harness, withBadChecksum } from '../../test-kit/harness.js';
 import { createGatewayEngine, type GatewayEngine } from '../engine.js';
 import { parseGatewayConfig } from '../gateway-config.js';
 import { gatehouseExpress } from './express.js';
@@ -104,7 +104,7 @@ function behaves(name: string, start: () => Promise<{ send: Send; close: () => P
         expect(none.status).toBe(401);
         expect(none.body.error.code).toBe('authentication_required');
         expect(none.body.error.request_id).toBe(none.headers['request-id']);
-        const bad = await app.send('GET', '/v1/payments', `${secret.slice(0, -1)}x`);
+        const bad = await app.send('GET', '/v1/payments', withBadChecksum(secret));
         expect(bad.status).toBe(401);
         expect(bad.body.error.code).toBe('invalid_api_key');
         const write = await app.send('POST', '/v1/payments', readOnly, { body: '{}' });
