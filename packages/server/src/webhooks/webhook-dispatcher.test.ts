@@ -407,6 +407,62 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       20_000,
     );
 
+    it.skipIf(!available)(
+      'keeps delivering to other endpoints while two slow ones hold more than a claim queued',
+      async () => {
+        const slow = new WebhookReceiver();
+        slow.reply = () => ({ status: 200, delayMs: 3_000 });
+        const slowBase = await slow.start();
+        try {
+          await endpoint({ url: `${slowBase}/a` });
+          for (let i = 0; i < 100; i++) await publish(); // due first, all for slow endpoint a
+          await endpoint({ url: `${slowBase}/b` });
+          for (let i = 0; i < 100; i++) await publish(); // then for a and b
+          await endpoint();
+          for (let i = 0; i < 2; i++) await publish(); // to all three
+          const worker = dispatcher({ batchSize: 32, pollMs: 10 });
+          worker.start();
+          let timer: NodeJS.Timeout | undefined;
+          const outcome = await Promise.race([
+            receiver.waitFor(2).then(() => 'delivered'),
+            new Promise((resolve) => {
+              timer = setTimeout(() => resolve('starved'), 2_000);
+            }),
+          ]);
+          clearTimeout(timer);
+          await worker.stop();
+          expect(outcome).toBe('delivered');
+          expect(receiver.received).toHaveLength(2);
+        } finally {
+          await slow.close();
+        }
+      },
+      20_000,
+    );
+
+    it.skipIf(!available)(
+      'delivers one endpoint’s backlog without waiting for the poll between claims',
+      async () => {
+        await endpoint();
+        const backlog = 300; // more than a claim (256) holds
+        for (let i = 0; i < backlog; i++) await publish();
+        const worker = dispatcher({ pollMs: 60_000 });
+        worker.start();
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([
+          receiver.waitFor(backlog).then(() => 'delivered'),
+          new Promise((resolve) => {
+            timer = setTimeout(() => resolve('stalled'), 10_000);
+          }),
+        ]);
+        clearTimeout(timer);
+        await worker.stop();
+        expect(outcome).toBe('delivered');
+        expect(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size).toBe(backlog);
+      },
+      30_000,
+    );
+
     it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
       const ep = await endpoint({ rate_limit_per_second: 2 });
       for (let i = 0; i < 3; i++) await publish();

@@ -125,6 +125,13 @@ export class WebhookDispatcher {
   #revalidatedAt = 0;
   /** the last claim filled its room: more may be due at once */
   #moreDue = false;
+  /**
+   * Endpoints that the last claim left out because their queues were full, when it came back
+   * short: deliveries may still be due for them, to be claimed once their queues run down.
+   */
+  #skipped = new Set<string>();
+  /** an endpoint with this many jobs queued is left out of claims */
+  readonly #full: number;
   #sent = 0;
   // outcomes not yet written
   #outcomes: Completion[] = [];
@@ -152,6 +159,7 @@ export class WebhookDispatcher {
       flushMs: options.flushMs ?? 5,
       flushRows: options.flushRows ?? 500,
     };
+    this.#full = Math.max(QUEUE_PER_ENDPOINT_MIN, 4 * this.#o.perEndpointConcurrency);
   }
 
   /** Attempts finished (recorded) by this worker. */
@@ -288,11 +296,16 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Claim again when less than a batch is queued and there is room for one: the next batch
-   * arrives before the sends run dry, however long a claim takes.
+   * Claim again when there is room for a batch and either less than a batch is queued (the next
+   * batch arrives before the sends run dry, however long a claim takes) or a sending slot is
+   * free that nothing queued can take: every queued job waits for its own endpoint (slow
+   * receivers with backlogs), and other endpoints may have deliveries due.
    */
   #wantsMore(): boolean {
-    return this.#queued < this.#o.batchSize && this.#room() >= Math.min(this.#o.batchSize, 64);
+    return (
+      (this.#queued < this.#o.batchSize || this.#sending < this.#o.maxInFlight) &&
+      this.#room() >= Math.min(this.#o.batchSize, 64)
+    );
   }
 
   async #claim(room: number): Promise<number> {
@@ -302,15 +315,15 @@ export class WebhookDispatcher {
     const leaseUntil = claimedAt + this.#o.leaseMs;
     // An endpoint with a full queue (a slow or dead receiver with a backlog) is left out of the
     // claim, so its oldest deliveries cannot take every claim and starve the other endpoints.
-    const full = Math.max(QUEUE_PER_ENDPOINT_MIN, 4 * this.#o.perEndpointConcurrency);
     const skip: string[] = [];
-    for (const [endpointId, queue] of this.#queues) if (queue.length >= full) skip.push(endpointId);
+    for (const [endpointId, queue] of this.#queues) if (queue.length >= this.#full) skip.push(endpointId);
     const {
       deliveries: claimed,
       events,
       endpoints,
     } = await this.#outbox().claim(this.owner, claimedAt, room, this.#o.leaseMs, skip);
     this.#moreDue = claimed.length === room;
+    this.#skipped = this.#moreDue || skip.length === 0 ? new Set() : new Set(skip);
     if (claimed.length === 0) return 0;
     const bodies = new Map(events.map((e) => [e.id, eventPayload(e)]));
     const now = clock.now();
@@ -433,6 +446,10 @@ export class WebhookDispatcher {
     if (queue.length === 0) {
       this.#queues.delete(endpointId);
       this.#starved.delete(endpointId);
+    }
+    if (queue.length < this.#full && this.#skipped.delete(endpointId)) {
+      // left out of a claim that came back short: what is due for it is claimed now
+      this.#moreDue = true;
     }
     if (stale.length > 0) this.#track(this.#o.store.releaseWebhookLeases(this.owner, stale).then(() => {}));
     if (overRate.length > 0)
