@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signUpstreamRequest, upstreamSigningString } from './upstream-signature.js';
 
@@ -22,6 +22,17 @@ describe('upstream signature', () => {
   it('matches the fixed vector the SDK verifier is tested with (openssl dgst -sha256 -hmac)', () => {
     expect(signUpstreamRequest('whsec-like-secret', fields, 1_767_000_000)).toBe(
       't=1767000000,v1=Ocy64x4VEPk8TBEfqbXBTY7dd9heFV8hNifHhbjXChQ',
+    );
+  });
+
+  it('signs the same with the secret as a KeyObject made from its UTF-8 bytes', () => {
+    const secret = 'whsec-like-secret-é'; // not ASCII: the key is the UTF-8 bytes
+    const key = createSecretKey(Buffer.from(secret, 'utf8'));
+    expect(signUpstreamRequest(key, fields, 1_767_000_000)).toBe(
+      signUpstreamRequest(secret, fields, 1_767_000_000),
+    );
+    expect(signUpstreamRequest('whsec-like-secret', fields, 1_767_000_000)).toBe(
+      signUpstreamRequest(createSecretKey(Buffer.from('whsec-like-secret')), fields, 1_767_000_000),
     );
   });
 

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
 
 /** What the gateway tells the upstream about a request, and signs. */
 export interface UpstreamSignedFields {
@@ -27,10 +27,12 @@ export function upstreamSigningString(fields: UpstreamSignedFields, timestampSec
 /**
  * The `Gatehouse-Signature` header value: `t=<unix seconds>,v1=<base64url HMAC-SHA256>` with
  * the secret's UTF-8 bytes as the HMAC key. `@gatehouse/sdk`'s `verifyGatehouseRequest`
- * checks it on the upstream side.
+ * checks it on the upstream side. A caller that signs every request passes the secret as a
+ * KeyObject made once from those bytes (`createSecretKey(Buffer.from(secret, 'utf8'))`):
+ * the same MAC, without importing the key again per request.
  */
 export function signUpstreamRequest(
-  secret: string,
+  secret: string | KeyObject,
   fields: UpstreamSignedFields,
   nowSeconds: number,
 ): string {

@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { type ErrorCode, GatehouseError } from '@gatehouse/contract';
 import { type Clock, signUpstreamRequest } from '@gatehouse/core';
 import type { Logger } from 'pino';
@@ -143,7 +144,9 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
       lockTtlMs: Math.max(60_000, timeoutMs * 2 + 5_000),
     }),
   };
-  const secret = deps.upstreamSecret;
+  // imported once: a string key is converted and imported again by every createHmac
+  const secret =
+    deps.upstreamSecret === undefined ? undefined : createSecretKey(Buffer.from(deps.upstreamSecret, 'utf8'));
   const steps = GATEWAY_STEPS;
 
   function refuse(
