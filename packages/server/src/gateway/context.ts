@@ -40,7 +40,9 @@ export interface GatewayContext {
   readonly parts: EngineParts;
   readonly req: GatewayRequest;
   requestId: string;
+  /** the request's path without its query string */
   path: string;
+  /** the client's address (X-Forwarded-For believed only from trusted proxies) */
   clientIp: string | null;
   route: GatewayRoute | null;
   secret: string | null;

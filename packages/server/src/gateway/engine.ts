@@ -171,12 +171,15 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
     config,
     clock,
     async authorize(req) {
+      // the path without its query and the client's address, from the start: every answer and
+      // request-log line has them, a refusal before the route is known too
+      const q = req.url.indexOf('?');
       const ctx: GatewayContext = {
         parts,
         req,
         requestId: '',
-        path: req.url,
-        clientIp: null,
+        path: q === -1 ? req.url : req.url.slice(0, q),
+        clientIp: parts.resolveClientIp(req.remoteAddress, req.headers['x-forwarded-for']),
         route: null,
         secret: null,
         key: null,

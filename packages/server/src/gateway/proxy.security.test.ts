@@ -200,6 +200,18 @@ describe('proxy: what an attacker tries', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('logs a request refused before its route is known without its query and with its client IP', async () => {
+    g = await createGatewayHarness({ config: { max_body_bytes: 1024 } });
+    const res = await g.send('POST', '/v1/payments?api_key=sk_test_inthequery&token=abc', {
+      body: 'x'.repeat(2048),
+    });
+    expect(res.status).toBe(413);
+    const row = g.log.at(-1)!;
+    expect(row.route).toBe('/v1/payments');
+    expect(row.clientIp).toBe('127.0.0.1');
+    expect(JSON.stringify(g.log)).not.toContain('inthequery');
+  });
+
   it('never writes a query string, a key or a header value into the request log', async () => {
     g = await createGatewayHarness();
     await g.send('GET', `/v1/payments?card=4242424242424242&key=${g.secret}`, {
