@@ -7,12 +7,19 @@ export class OutboxSignal {
   #pending = false;
 
   notify(): void {
-    this.#pending = true;
+    if (this.#waiters.length === 0) {
+      this.#pending = true; // for the next wait
+      return;
+    }
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
-  /** Resolves on the next notify (or at once if one came since the last wait), or after `ms`. */
-  wait(ms: number): Promise<void> {
+  /**
+   * Resolves on the next notify (or at once if one came since the last wait), or after `ms`.
+   * A caller that stops waiting for another reason aborts `signal`: a wait left behind would
+   * take the next notify for itself, and its caller would sleep through it.
+   */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
     if (this.#pending) {
       this.#pending = false;
       return Promise.resolve();
@@ -20,14 +27,17 @@ export class OutboxSignal {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.#pending = false;
+        signal?.removeEventListener('abort', leave);
         resolve();
       };
-      const timer = setTimeout(() => {
+      const leave = () => {
         this.#waiters = this.#waiters.filter((w) => w !== done);
-        resolve();
-      }, ms);
+        done();
+      };
+      const timer = setTimeout(leave, ms);
       timer.unref?.();
+      if (signal?.aborted) return leave();
+      signal?.addEventListener('abort', leave, { once: true });
       this.#waiters.push(done);
     });
   }

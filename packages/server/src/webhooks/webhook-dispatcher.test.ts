@@ -463,6 +463,73 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       30_000,
     );
 
+    it.skipIf(!available)(
+      'gives a free slot to an endpoint that waited for one before the busy endpoints take it back',
+      async () => {
+        const slow = new WebhookReceiver();
+        slow.reply = () => ({ status: 200, delayMs: 200 });
+        const slowBase = await slow.start();
+        try {
+          await endpoint({ url: `${slowBase}/a`, enabled_events: ['a.x'] });
+          await endpoint({ url: `${slowBase}/b`, enabled_events: ['b.x'] });
+          await endpoint({ enabled_events: ['c.x'] });
+          for (let i = 0; i < 10; i++) await publish('a.x');
+          for (let i = 0; i < 10; i++) await publish('b.x');
+          const worker = dispatcher({ maxInFlight: 2, perEndpointConcurrency: 1, pollMs: 10 });
+          worker.start();
+          while (slow.active < 2) await new Promise((r) => setTimeout(r, 5));
+          await publish('c.x');
+          const t0 = performance.now();
+          await receiver.waitFor(1);
+          const waited = performance.now() - t0;
+          await worker.stop();
+          // one or two of a's and b's 200 ms attempts, not all twenty of them (4 s)
+          expect(waited).toBeLessThan(1_500);
+        } finally {
+          await slow.close();
+        }
+      },
+      20_000,
+    );
+
+    it.skipIf(!available)(
+      'sends a delivery once when its lease runs out while it waits in the queue and a claim finds it again',
+      async () => {
+        const slow = new WebhookReceiver();
+        slow.reply = () => ({ status: 200, delayMs: 200 });
+        const slowBase = await slow.start();
+        receiver.reply = () => ({ status: 200, delayMs: 300 });
+        try {
+          await endpoint({ url: `${slowBase}/a`, enabled_events: ['a.x'] });
+          const f = await endpoint({ enabled_events: ['f.x'] });
+          for (let i = 0; i < 6; i++) await publish('a.x');
+          const worker = dispatcher({
+            maxInFlight: 1,
+            perEndpointConcurrency: 1,
+            pollMs: 20,
+            leaseMs: 10_000,
+          });
+          worker.start();
+          while (slow.active < 1) await new Promise((r) => setTimeout(r, 5));
+          const event = await publish('f.x');
+          await new Promise((r) => setTimeout(r, 40)); // claimed, queued behind a's attempt
+          h.clock.advance(10_001); // every lease this worker holds runs out
+          await new Promise((r) => setTimeout(r, 60)); // the next claims find them again
+          await receiver.waitFor(1);
+          await slow.waitFor(6);
+          await new Promise((r) => setTimeout(r, 400));
+          await worker.stop();
+          expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual([event.id]);
+          expect(slow.received).toHaveLength(6);
+          const [row] = (await h.store.listWebhookDeliveries({ endpointId: f.id }, { limit: 5 })).data;
+          expect(row).toMatchObject({ status: 'succeeded', attempts: 1, leaseOwner: null });
+        } finally {
+          await slow.close();
+        }
+      },
+      20_000,
+    );
+
     it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
       const ep = await endpoint({ rate_limit_per_second: 2 });
       for (let i = 0; i < 3; i++) await publish();

@@ -115,6 +115,12 @@ export class WebhookDispatcher {
   /** claimed, not yet started, by endpoint */
   readonly #queues = new Map<string, Job[]>();
   #queued = 0;
+  /**
+   * Every delivery this worker holds, by id, from its claim until it is sent and its outcome
+   * written, or given back: a claim that finds one of them again (its lease ran out while it
+   * waited here) renews the lease of the job already held instead of queueing a second one.
+   */
+  readonly #holding = new Map<string, Job>();
   /** endpoints with queued jobs that wait only for a free slot over all endpoints */
   readonly #starved = new Set<string>();
   readonly #active = new Map<string, number>();
@@ -185,6 +191,7 @@ export class WebhookDispatcher {
     this.#o.outbox?.notify();
     await this.#loop;
     const queued = [...this.#queues.values()].flat().map((job) => job.delivery.id);
+    for (const id of queued) this.#holding.delete(id);
     this.#queues.clear();
     this.#starved.clear();
     this.#queued = 0;
@@ -232,12 +239,14 @@ export class WebhookDispatcher {
       if (!this.#running) break;
       if (this.#moreDue && this.#wantsMore()) continue;
       // Wait for a signal of new deliveries, room for more when more are due, or the poll interval.
+      const waiting = new AbortController();
       await Promise.race([
-        this.#o.outbox ? this.#o.outbox.wait(this.#o.pollMs) : sleep(this.#o.pollMs),
+        this.#o.outbox ? this.#o.outbox.wait(this.#o.pollMs, waiting.signal) : sleep(this.#o.pollMs),
         new Promise<void>((resolve) => {
           this.#wakeLoop = resolve;
         }),
       ]);
+      waiting.abort();
       this.#wakeLoop = undefined;
     }
   }
@@ -270,9 +279,7 @@ export class WebhookDispatcher {
         continue;
       }
       const queue = this.#queues.get(id) ?? [];
-      this.#queues.delete(id);
-      this.#starved.delete(id);
-      this.#queued -= queue.length;
+      this.#dropQueue(id);
       if (!row) this.#endpoints.delete(id);
       else if (row.status !== 'enabled') {
         this.#endpoints.delete(id);
@@ -280,6 +287,16 @@ export class WebhookDispatcher {
       } else giveBack.push(...queue.map((job) => job.delivery.id));
     }
     if (giveBack.length > 0) await store.releaseWebhookLeases(this.owner, giveBack);
+  }
+
+  /** Forgets an endpoint's queue; its jobs are given back, abandoned or gone (the caller's part). */
+  #dropQueue(endpointId: string): void {
+    const queue = this.#queues.get(endpointId);
+    if (queue === undefined) return;
+    this.#queued -= queue.length;
+    for (const job of queue) this.#holding.delete(job.delivery.id);
+    this.#queues.delete(endpointId);
+    this.#starved.delete(endpointId);
   }
 
   /** Deliveries this worker holds a lease on and has not written back yet. */
@@ -338,6 +355,12 @@ export class WebhookDispatcher {
       if (cached) targets.set(row.id, this.#resolve(row));
     }
     for (const delivery of claimed) {
+      const holding = this.#holding.get(delivery.id);
+      if (holding !== undefined) {
+        // still here from an earlier claim whose lease ran out: the claim renewed that lease
+        holding.leaseUntil = leaseUntil;
+        continue;
+      }
       const target = targets.get(delivery.endpointId);
       const body = bodies.get(delivery.eventId);
       // a deleted endpoint took its deliveries with it; an event is written with its deliveries
@@ -347,6 +370,7 @@ export class WebhookDispatcher {
       if (queue) queue.push(job);
       else this.#queues.set(delivery.endpointId, [job]);
       this.#queued++;
+      this.#holding.set(delivery.id, job);
     }
     for (const endpointId of targets.keys()) this.#pump(endpointId);
     return claimed.length;
@@ -415,6 +439,7 @@ export class WebhookDispatcher {
       // (another worker would then send it too): give it back instead.
       if (this.#o.clock.now() > job.leaseUntil - this.#o.leaseMs / 2) {
         stale.push(job.delivery.id);
+        this.#holding.delete(job.delivery.id);
         continue;
       }
       if (rate !== null) {
@@ -423,6 +448,7 @@ export class WebhookDispatcher {
         slot = this.#nextSlot.get(endpointId) ?? now;
         if (slot > now) {
           overRate.push(job.delivery.id);
+          this.#holding.delete(job.delivery.id);
           continue;
         }
         this.#nextSlot.set(endpointId, now + Math.ceil(1000 / rate));
@@ -433,12 +459,15 @@ export class WebhookDispatcher {
         this.#inFlight.delete(task);
         this.#sending--;
         this.#active.set(endpointId, (this.#active.get(endpointId) ?? 1) - 1);
-        this.#pump(endpointId);
+        // the endpoints that waited for a free slot first, in the order they came, then this
+        // one (at the back of that line if none is left): a few busy endpoints cannot keep
+        // every slot to themselves
         for (const starved of this.#starved) {
           if (this.#sending >= this.#o.maxInFlight) break;
           this.#starved.delete(starved);
           this.#pump(starved);
         }
+        this.#pump(endpointId);
         if (this.#moreDue && this.#wantsMore()) this.#wakeLoop?.();
       });
       this.#inFlight.add(task);
@@ -458,7 +487,10 @@ export class WebhookDispatcher {
 
   async #attempt(job: Job): Promise<void> {
     const endpoint = this.#endpoints.get(job.delivery.endpointId);
-    if (!endpoint) return; // its keys could not be opened: the lease runs out
+    if (!endpoint) {
+      this.#holding.delete(job.delivery.id); // its keys could not be opened: the lease runs out
+      return;
+    }
     const target = await job.target;
     const startedAt = this.#o.clock.now();
     let result: DeliveryResult;
@@ -477,6 +509,7 @@ export class WebhookDispatcher {
       } catch (err) {
         // a key the store holds but core refuses: leave it to the lease
         this.#o.logger?.error({ err, delivery: job.delivery.id }, 'webhook attempt could not be signed');
+        this.#holding.delete(job.delivery.id);
         return;
       }
       result = await this.#o.client.send({ target, headers, body: job.body, pool: endpoint.row.id });
@@ -575,6 +608,15 @@ export class WebhookDispatcher {
       if (failing.has(c.endpointId)) rest.push(c);
       else succeeded.push(c.input);
     }
+    try {
+      await this.#flushParts(succeeded, rest);
+    } finally {
+      // written, or left to the leases after the last try
+      for (const c of batch) this.#holding.delete(c.input.attempt.deliveryId);
+    }
+  }
+
+  async #flushParts(succeeded: CompleteAttemptInput[], rest: Completion[]): Promise<void> {
     await Promise.all([
       succeeded.length > 0 &&
         this.#record(async () => ({
@@ -647,10 +689,7 @@ export class WebhookDispatcher {
   /** A disabled endpoint: its pending deliveries are abandoned, so its queued ones go too. */
   #forget(endpointId: string): void {
     this.#o.logger?.warn({ endpoint: endpointId }, 'webhook endpoint disabled');
-    const queue = this.#queues.get(endpointId);
-    if (queue) this.#queued -= queue.length;
-    this.#queues.delete(endpointId);
-    this.#starved.delete(endpointId);
+    this.#dropQueue(endpointId);
     this.#endpoints.delete(endpointId);
   }
 }
