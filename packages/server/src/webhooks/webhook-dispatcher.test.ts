@@ -83,6 +83,11 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     });
     afterEach(async () => {
       await receiver?.close();
+      if (!available) return;
+      // what a test left pending (a slow receiver's backlog) is not the next test's to send
+      const eps = await call(h, 'GET', '/v1/webhook_endpoints?limit=100', { key: account.secret });
+      for (const e of eps.body.data as { id: string }[])
+        await h.store.abandonWebhookDeliveries(e.id, h.clock.now());
     });
 
     it.skipIf(!available)('delivers a signed event that the standardwebhooks package verifies', async () => {
@@ -526,6 +531,58 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         } finally {
           await slow.close();
         }
+      },
+      20_000,
+    );
+
+    it.skipIf(!available)(
+      'sends deliveries queued before a URL change to the new URL once a claim reads the new row',
+      async () => {
+        const old = new WebhookReceiver();
+        old.reply = () => ({ status: 200, delayMs: 150 });
+        const oldBase = await old.start();
+        try {
+          const ep = await endpoint({ url: `${oldBase}/hook` });
+          for (let i = 0; i < 6; i++) await publish();
+          const worker = dispatcher({ perEndpointConcurrency: 1, pollMs: 10 });
+          worker.start();
+          await old.waitFor(1);
+          const moved = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}`, {
+            key: account.secret,
+            body: { url: `${base}/hook` },
+          });
+          expect(moved.status).toBe(200);
+          await publish(); // the next claim reads the endpoint's new row
+          const deadline = Date.now() + 10_000;
+          while (old.received.length + receiver.received.length < 7 && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 10));
+          await worker.stop();
+          // the first attempt, and one that had started before the claim; not the queued ones
+          expect(old.received.length).toBeLessThanOrEqual(2);
+          expect(old.received.length + receiver.received.length).toBe(7);
+        } finally {
+          await old.close();
+        }
+      },
+      20_000,
+    );
+
+    it.skipIf(!available)(
+      'claims a rate-limited endpoint’s next delivery when its slot opens',
+      async () => {
+        await endpoint({ rate_limit_per_second: 10 });
+        for (let i = 0; i < 10; i++) await publish();
+        // the wall clock: the slots open in real time
+        const worker = dispatcher({ clock: { now: () => Date.now() }, pollMs: 5_000 });
+        const t0 = performance.now();
+        worker.start();
+        await receiver.waitFor(10);
+        const took = performance.now() - t0;
+        await worker.stop();
+        // ten deliveries 100 ms apart, not one per poll (45 s)
+        expect(took).toBeLessThan(4_000);
+        const at = receiver.received.map((r) => r.receivedAt);
+        for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(90);
       },
       20_000,
     );

@@ -128,9 +128,17 @@ export class WebhookDispatcher {
   /** per-endpoint rate: the earliest time the next attempt may start */
   readonly #nextSlot = new Map<string, number>();
   #wakeLoop: (() => void) | undefined;
+  /** the next claim a rate-limited endpoint asked for (see #claimAt) */
+  #claimTimer: NodeJS.Timeout | undefined;
+  #claimTimerAt = 0;
   #revalidatedAt = 0;
   /** the last claim filled its room: more may be due at once */
   #moreDue = false;
+  /**
+   * Something made deliveries claimable since the current claim began (a full endpoint's queue
+   * ran down, a rate slot opened): claim again after it, whatever it found.
+   */
+  #claimAgain = false;
   /**
    * Endpoints that the last claim left out because their queues were full, when it came back
    * short: deliveries may still be due for them, to be claimed once their queues run down.
@@ -187,6 +195,8 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    clearTimeout(this.#claimTimer);
+    this.#claimTimer = undefined;
     this.#wakeLoop?.();
     this.#o.outbox?.notify();
     await this.#loop;
@@ -231,13 +241,14 @@ export class WebhookDispatcher {
     while (this.#running) {
       try {
         await this.#revalidate();
+        this.#claimAgain = false;
         if (this.#wantsMore()) await this.#claim(Math.min(this.#room(), this.#o.batchSize));
       } catch (err) {
         this.#moreDue = false;
         this.#o.logger?.error({ err }, 'webhook claim failed');
       }
       if (!this.#running) break;
-      if (this.#moreDue && this.#wantsMore()) continue;
+      if (this.#claimNow()) continue;
       // Wait for a signal of new deliveries, room for more when more are due, or the poll interval.
       const waiting = new AbortController();
       await Promise.race([
@@ -287,6 +298,11 @@ export class WebhookDispatcher {
       } else giveBack.push(...queue.map((job) => job.delivery.id));
     }
     if (giveBack.length > 0) await store.releaseWebhookLeases(this.owner, giveBack);
+  }
+
+  /** More may be due than the last claim took, and there is room for it. */
+  #claimNow(): boolean {
+    return (this.#moreDue || this.#claimAgain) && this.#wantsMore();
   }
 
   /** Forgets an endpoint's queue; its jobs are given back, abandoned or gone (the caller's part). */
@@ -347,12 +363,22 @@ export class WebhookDispatcher {
     // The address of each endpoint is resolved and checked once per claim, at delivery time.
     const targets = new Map<string, Job['target']>();
     for (const row of endpoints) {
+      const before = this.#endpoints.get(row.id)?.row;
       const cached = this.#cacheEndpoint(row);
       if (row.status !== 'enabled') {
+        // its pending deliveries are abandoned: the ones queued here from earlier claims too
+        this.#dropQueue(row.id);
+        this.#endpoints.delete(row.id);
         this.#track(store.abandonWebhookDeliveries(row.id, now).then(() => {}));
         continue;
       }
-      if (cached) targets.set(row.id, this.#resolve(row));
+      if (!cached) continue;
+      const target = this.#resolve(row);
+      targets.set(row.id, target);
+      // the URL changed since the jobs queued here were resolved: they go to the new one (the
+      // keys they are signed with are read when each is sent)
+      if (before !== undefined && before.url !== row.url)
+        for (const job of this.#queues.get(row.id) ?? []) job.target = target;
     }
     for (const delivery of claimed) {
       const holding = this.#holding.get(delivery.id);
@@ -468,7 +494,7 @@ export class WebhookDispatcher {
           this.#pump(starved);
         }
         this.#pump(endpointId);
-        if (this.#moreDue && this.#wantsMore()) this.#wakeLoop?.();
+        if (this.#claimNow()) this.#wakeLoop?.();
       });
       this.#inFlight.add(task);
     }
@@ -478,11 +504,32 @@ export class WebhookDispatcher {
     }
     if (queue.length < this.#full && this.#skipped.delete(endpointId)) {
       // left out of a claim that came back short: what is due for it is claimed now
-      this.#moreDue = true;
+      this.#claimAgain = true;
     }
     if (stale.length > 0) this.#track(this.#o.store.releaseWebhookLeases(this.owner, stale).then(() => {}));
-    if (overRate.length > 0)
+    if (overRate.length > 0) {
       this.#track(this.#o.store.releaseWebhookLeases(this.owner, overRate, slot).then(() => {}));
+      this.#claimAt(slot);
+    }
+  }
+
+  /**
+   * Claims again at `at` (when a rate-limited endpoint's next slot opens), whatever the last
+   * claim found: its deliveries were given back due then, and would otherwise wait for a poll.
+   */
+  #claimAt(at: number): void {
+    if (this.#claimTimer !== undefined && this.#claimTimerAt <= at) return;
+    clearTimeout(this.#claimTimer);
+    this.#claimTimerAt = at;
+    this.#claimTimer = setTimeout(
+      () => {
+        this.#claimTimer = undefined;
+        this.#claimAgain = true;
+        if (this.#claimNow()) this.#wakeLoop?.();
+      },
+      Math.max(0, at - this.#o.clock.now()),
+    );
+    this.#claimTimer.unref?.();
   }
 
   async #attempt(job: Job): Promise<void> {
@@ -582,7 +629,7 @@ export class WebhookDispatcher {
       if (this.#outcomes.length >= this.#o.flushRows) this.#kickFlush();
       else if (this.#outcomes.length > 0)
         this.#flushTimer = setTimeout(() => this.#kickFlush(), this.#o.flushMs);
-      if (this.#moreDue && this.#wantsMore()) this.#wakeLoop?.();
+      if (this.#claimNow()) this.#wakeLoop?.();
     });
   }
 
