@@ -521,14 +521,20 @@ export class WebhookDispatcher {
     if (this.#claimTimer !== undefined && this.#claimTimerAt <= at) return;
     clearTimeout(this.#claimTimer);
     this.#claimTimerAt = at;
-    this.#claimTimer = setTimeout(
-      () => {
-        this.#claimTimer = undefined;
-        this.#claimAgain = true;
-        if (this.#claimNow()) this.#wakeLoop?.();
-      },
-      Math.max(0, at - this.#o.clock.now()),
-    );
+    // a timer can fire a little early by the clock (it counts from the event loop's cached
+    // time): a claim then would find the slot not yet open, so it waits on
+    const fire = () => {
+      const left = at - this.#o.clock.now();
+      if (left > 0) {
+        this.#claimTimer = setTimeout(fire, left);
+        this.#claimTimer.unref?.();
+        return;
+      }
+      this.#claimTimer = undefined;
+      this.#claimAgain = true;
+      if (this.#claimNow()) this.#wakeLoop?.();
+    };
+    this.#claimTimer = setTimeout(fire, Math.max(0, at - this.#o.clock.now()));
     this.#claimTimer.unref?.();
   }
 
