@@ -82,6 +82,44 @@ describe('front-proxy authorization endpoint', () => {
     expect(over.json.error.code).toBe('rate_limited');
   });
 
+  it('refuses a request line whose nginx and Traefik headers disagree (a client sending the other pair)', async () => {
+    g = await createGatewayHarness();
+    const readOnly = await g.createKey({ type: 'restricted', scopes: ['payments:read'] });
+    // Traefik set X-Forwarded-*; the client added X-Original-* to look like a read
+    const forged = await g.send('GET', '/_gatehouse/authorize', {
+      key: readOnly.secret,
+      headers: {
+        'x-forwarded-method': 'POST',
+        'x-forwarded-uri': '/v1/payments',
+        'x-original-method': 'GET',
+        'x-original-uri': '/v1/payments',
+      },
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.json.error.code).toBe('parameter_invalid');
+    expect(forged.headers['gatehouse-account']).toBeUndefined();
+    const otherPath = await g.send('GET', '/_gatehouse/authorize', {
+      key: readOnly.secret,
+      headers: {
+        'x-forwarded-method': 'GET',
+        'x-forwarded-uri': '/v1/admin',
+        'x-original-uri': '/v1/payments',
+      },
+    });
+    expect(otherPath.status).toBe(400);
+    // the same line in both is what it says
+    const same = await g.send('GET', '/_gatehouse/authorize', {
+      key: readOnly.secret,
+      headers: {
+        'x-forwarded-method': 'get',
+        'x-forwarded-uri': '/v1/payments',
+        'x-original-method': 'GET',
+        'x-original-uri': '/v1/payments',
+      },
+    });
+    expect(same.status).toBe(200);
+  });
+
   it('needs the original request line', async () => {
     g = await createGatewayHarness();
     const res = await g.send('GET', '/_gatehouse/authorize');

@@ -70,12 +70,25 @@ export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEn
     url: AUTHORIZE,
     handler: async (request, reply) => {
       const h = request.headers;
-      const method = (
-        first(h['x-original-method']) ??
-        first(h['x-forwarded-method']) ??
-        request.method
-      ).toUpperCase();
-      const uri = first(h['x-original-uri']) ?? first(h['x-forwarded-uri']);
+      // nginx sets X-Original-*, Traefik X-Forwarded-*; each passes the client's own headers
+      // on, so a client could send the other proxy's pair to get a request line of its choice
+      // authorized. When both say something, they must say the same.
+      const originalMethod = first(h['x-original-method']);
+      const forwardedMethod = first(h['x-forwarded-method']);
+      const originalUri = first(h['x-original-uri']);
+      const forwardedUri = first(h['x-forwarded-uri']);
+      if (
+        (originalMethod !== undefined &&
+          forwardedMethod !== undefined &&
+          originalMethod.toUpperCase() !== forwardedMethod.toUpperCase()) ||
+        (originalUri !== undefined && forwardedUri !== undefined && originalUri !== forwardedUri)
+      ) {
+        throw new GatehouseError('parameter_invalid', {
+          message: 'X-Original-Method/X-Original-URI and X-Forwarded-Method/X-Forwarded-Uri disagree.',
+        });
+      }
+      const method = (originalMethod ?? forwardedMethod ?? request.method).toUpperCase();
+      const uri = originalUri ?? forwardedUri;
       if (uri === undefined || !uri.startsWith('/')) {
         throw new GatehouseError('parameter_missing', {
           message:
