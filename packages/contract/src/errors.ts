@@ -100,6 +100,12 @@ export const ERROR_CODES = {
     type: 'idempotency_error',
     message: 'A request with this idempotency key is still being processed.',
   },
+  idempotency_key_unreplayable: {
+    status: 409,
+    type: 'idempotency_error',
+    message:
+      'A request with this idempotency key was already processed, and its response cannot be replayed. Check its outcome before you retry with a new key.',
+  },
   idempotency_key_reused: {
     status: 422,
     type: 'idempotency_error',

@@ -88,8 +88,11 @@ export interface GatewayEngine {
     url: string,
     body: Buffer | string,
   ): Promise<IdempotencyOutcome>;
-  /** Keeps an upstream answer for replay. */
-  completeIdempotency(ticket: IdempotencyTicket, response: StoredResponse): Promise<void>;
+  /**
+   * Keeps an upstream answer for replay; `null` for an answer that came but cannot be kept (a
+   * retry with the key is then refused with idempotency_key_unreplayable, never run again).
+   */
+  completeIdempotency(ticket: IdempotencyTicket, response: StoredResponse | null): Promise<void>;
   /** Frees the key when no real answer came (the gateway's own 502/504, a crash). */
   releaseIdempotency(ticket: IdempotencyTicket): Promise<void>;
   /** A refusal for a failure after authorization (upstream errors, an oversized body). */
@@ -224,6 +227,8 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
         return { kind: 'refuse', refusal: refuse(decision, 'idempotency_key_in_use') };
       if (begin.kind === 'reused')
         return { kind: 'refuse', refusal: refuse(decision, 'idempotency_key_reused') };
+      if (begin.kind === 'unreplayable')
+        return { kind: 'refuse', refusal: refuse(decision, 'idempotency_key_unreplayable') };
       return begin;
     },
 

@@ -7,6 +7,7 @@ interface Held {
   s: 'p' | 'd';
   /** fingerprint of the request */
   f: string;
+  /** the answer to replay; absent when it was done but could not be kept (too large, cut short) */
   r?: StoredResponse;
 }
 
@@ -14,7 +15,8 @@ export type IdempotencyBegin =
   | { kind: 'proceed'; ticket: IdempotencyTicket }
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'in_use' }
-  | { kind: 'reused' };
+  | { kind: 'reused' }
+  | { kind: 'unreplayable' };
 
 /** `Idempotency-Key`: 1 to 255 printable ASCII characters. */
 export function validIdempotencyKey(value: string): boolean {
@@ -68,15 +70,20 @@ export class IdempotencyStore {
         return { kind: 'in_use' };
       }
       if (held.f !== fingerprint) return { kind: 'reused' };
-      if (held.s === 'd' && held.r !== undefined) return { kind: 'replay', response: held.r };
+      if (held.s === 'd')
+        return held.r !== undefined ? { kind: 'replay', response: held.r } : { kind: 'unreplayable' };
       return { kind: 'in_use' };
     }
     return { kind: 'in_use' };
   }
 
-  /** Keeps the answer for replay. */
-  async complete(ticket: IdempotencyTicket, response: StoredResponse): Promise<void> {
-    const done: Held = { s: 'd', f: ticket.fingerprint, r: response };
+  /**
+   * Keeps the answer for replay; `null` when the request was carried out but its answer cannot
+   * be kept (larger than the cap, or cut short): a retry is then refused, never run again.
+   */
+  async complete(ticket: IdempotencyTicket, response: StoredResponse | null): Promise<void> {
+    const done: Held =
+      response === null ? { s: 'd', f: ticket.fingerprint } : { s: 'd', f: ticket.fingerprint, r: response };
     await this.kv.set(ticket.kvKey, JSON.stringify(done), { ttlMs: this.options.ttlMs });
   }
 

@@ -146,6 +146,40 @@ describe('proxy: idempotency', () => {
     expect(g.upstream.received).toHaveLength(2);
   });
 
+  it('refuses a retry, and does not run it again, when the answer was too large to keep', async () => {
+    g = await createGatewayHarness({ config: { idempotency_max_response_bytes: 1024 } });
+    g.upstream.respond = (_r, res) => {
+      res.writeHead(201, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ id: `pi_${g.upstream.received.length}`, pad: 'x'.repeat(4096) }));
+    };
+    const headers = { ...json, 'idempotency-key': 'order-big' };
+    const first = await g.send('POST', '/v1/payments', { body: '{"amount":1}', headers });
+    expect(first.status).toBe(201);
+    const again = await g.send('POST', '/v1/payments', { body: '{"amount":1}', headers });
+    expect(again.status).toBe(409);
+    expect(again.json.error).toMatchObject({
+      type: 'idempotency_error',
+      code: 'idempotency_key_unreplayable',
+    });
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
+  it('refuses a retry, and does not run it again, when the upstream’s answer was cut short', async () => {
+    g = await createGatewayHarness();
+    g.upstream.respond = (_r, res) => {
+      res.writeHead(201, { 'content-type': 'application/json; charset=utf-8', 'content-length': '100' });
+      res.write('{"id":"pi_cut"');
+      setTimeout(() => res.destroy(), 20); // the payment was made; the answer breaks off
+    };
+    const headers = { ...json, 'idempotency-key': 'order-cut' };
+    await g.send('POST', '/v1/payments', { body: '{"amount":1}', headers }).catch(() => null);
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await g.send('POST', '/v1/payments', { body: '{"amount":1}', headers });
+    expect(again.status).toBe(409);
+    expect(again.json.error.code).toBe('idempotency_key_unreplayable');
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
   it('refuses an invalid Idempotency-Key with 400', async () => {
     g = await createGatewayHarness();
     for (const key of ['x'.repeat(256), 'tab\there', 'ümlaut']) {

@@ -126,7 +126,15 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       pool.dispatch({ path, method, headers, body }, exchange);
       status = await exchange.done;
     } catch (err) {
-      if (ticket !== null) void engine.releaseIdempotency(ticket).catch(() => {});
+      if (ticket !== null) {
+        // An answer that had begun came from the upstream, which may have acted on the request:
+        // a retry must not run it again. Without any answer the key is free for a retry.
+        const done =
+          exchange.status !== 0
+            ? engine.completeIdempotency(ticket, null)
+            : engine.releaseIdempotency(ticket);
+        void done.catch(() => {});
+      }
       if (exchange.clientGone) {
         // not the upstream's failure: the client left, and its request was called off
         recordRequest(engine, req, decision, createdAt, start, CLIENT_GONE, null);
@@ -151,9 +159,8 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       return;
     }
     if (ticket !== null) {
-      const stored = exchange.stored();
-      const done =
-        stored === null ? engine.releaseIdempotency(ticket) : engine.completeIdempotency(ticket, stored);
+      // null (too large to keep): retries are refused rather than run again
+      const done = engine.completeIdempotency(ticket, exchange.stored());
       void done.catch((err: unknown) => options.logger?.error({ err }, 'idempotent answer not kept'));
     }
     recordRequest(engine, req, decision, createdAt, start, status, null);

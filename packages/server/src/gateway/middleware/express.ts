@@ -124,19 +124,30 @@ function sendRefusal(res: ServerResponse, refusal: GatewayRefusal): void {
   res.end(body);
 }
 
-/** Keeps a copy of what the app writes, and stores it for replay once the answer is complete. */
+/**
+ * Keeps a copy of what the app writes (up to idempotency_max_response_bytes), and stores it
+ * for replay once the answer is complete; a larger answer is not kept, and a retry is refused.
+ */
 function captureAnswer(
   res: ServerResponse,
   engine: GatewayEngine,
   takeTicket: () => IdempotencyTicket | null,
 ): void {
-  const chunks: Buffer[] = [];
+  const cap = engine.config.idempotency_max_response_bytes;
+  let chunks: Buffer[] | null = [];
+  let kept = 0;
   const write = res.write.bind(res) as (...args: unknown[]) => boolean;
   const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
   const keep = (chunk: unknown, encoding: unknown) => {
+    if (chunks === null) return;
+    let bytes: Buffer | null = null;
     if (typeof chunk === 'string')
-      chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
-    else if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
+      bytes = Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) bytes = Buffer.from(chunk);
+    if (bytes === null) return;
+    kept += bytes.length;
+    if (kept > cap) chunks = null;
+    else chunks.push(bytes);
   };
   (res as unknown as { write: (...args: unknown[]) => boolean }).write = (...args: unknown[]) => {
     keep(args[0], args[1]);
@@ -148,11 +159,16 @@ function captureAnswer(
     if (ticket !== null) {
       const type = res.getHeader('content-type');
       void engine
-        .completeIdempotency(ticket, {
-          status: res.statusCode,
-          contentType: typeof type === 'string' ? type : null,
-          body: Buffer.concat(chunks).toString('base64'),
-        })
+        .completeIdempotency(
+          ticket,
+          chunks === null
+            ? null
+            : {
+                status: res.statusCode,
+                contentType: typeof type === 'string' ? type : null,
+                body: Buffer.concat(chunks).toString('base64'),
+              },
+        )
         .catch(() => {});
     }
     return end(...args);

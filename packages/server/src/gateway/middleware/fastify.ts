@@ -107,16 +107,23 @@ export function gatehouseFastify(
         if (state === null || ticket === null) return done(null, payload);
         state.ticket = null;
         let kept: Promise<void>;
-        if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
+        if (typeof payload === 'string' || Buffer.isBuffer(payload) || payload == null) {
+          const bytes = payload == null ? Buffer.alloc(0) : Buffer.from(payload);
           const type = reply.getHeader('content-type');
-          kept = engine.completeIdempotency(ticket, {
-            status: reply.statusCode,
-            contentType: typeof type === 'string' ? type : null,
-            body: Buffer.from(payload).toString('base64'),
-          });
+          kept = engine.completeIdempotency(
+            ticket,
+            // larger than the cap: not kept; a retry is refused, not run again
+            bytes.length > engine.config.idempotency_max_response_bytes
+              ? null
+              : {
+                  status: reply.statusCode,
+                  contentType: typeof type === 'string' ? type : null,
+                  body: bytes.toString('base64'),
+                },
+          );
         } else {
-          // a streamed answer cannot be kept: let a retry through rather than replay nothing
-          kept = engine.releaseIdempotency(ticket);
+          // a streamed answer is not kept; the handler ran, so a retry is refused, not run again
+          kept = engine.completeIdempotency(ticket, null);
         }
         kept.then(
           () => done(null, payload),

@@ -96,14 +96,61 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
       throw err;
     }
     if (ticket !== null) {
-      const copy = Buffer.from(await c.res.clone().arrayBuffer());
-      await engine.completeIdempotency(ticket, {
-        status: c.res.status,
-        contentType: c.res.headers.get('content-type'),
-        body: copy.toString('base64'),
-      });
+      // The answer streams to the client as the app makes it; a copy (up to the cap) is read
+      // beside it and kept for replay once it ends.
+      const res = c.res;
+      const t = ticket;
+      if (res.body === null) {
+        await engine.completeIdempotency(t, {
+          status: res.status,
+          contentType: res.headers.get('content-type'),
+          body: '',
+        });
+      } else {
+        const [toClient, toKeep] = res.body.tee();
+        c.res = new Response(toClient, res);
+        const keep = (body: Buffer | null) =>
+          engine.completeIdempotency(
+            t,
+            body === null
+              ? null
+              : {
+                  status: res.status,
+                  contentType: res.headers.get('content-type'),
+                  body: body.toString('base64'),
+                },
+          );
+        // the answer was cut short: it was sent, perhaps in part, so a retry is refused
+        const cutShort = () => engine.completeIdempotency(t, null);
+        const copy = keepCopy(toKeep, engine.config.idempotency_max_response_bytes);
+        // An answer made whole (c.json, c.text) is copied at once: it is kept before the client
+        // has it, so a retry right after it is replayed. A stream is kept when it ends.
+        const early = await Promise.race([
+          copy,
+          new Promise<'later'>((resolve) => setImmediate(() => resolve('later'))),
+        ]).catch(() => 'failed' as const);
+        if (early === 'later') void copy.then(keep, cutShort).catch(() => {});
+        else if (early === 'failed') await cutShort();
+        else await keep(early);
+      }
     }
     finish(c.res);
     return undefined;
   };
+}
+
+/** Reads a copy of an answer to its end; null once it is over `cap` bytes (then only drained). */
+async function keepCopy(stream: ReadableStream<Uint8Array>, cap: number): Promise<Buffer | null> {
+  const reader = stream.getReader();
+  let chunks: Buffer[] | null = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (chunks === null) continue;
+    size += value.length;
+    if (size > cap) chunks = null;
+    else chunks.push(Buffer.from(value));
+  }
+  return chunks === null ? null : Buffer.concat(chunks);
 }

@@ -163,8 +163,27 @@ function behaves(name: string, start: () => Promise<{ send: Send; close: () => P
         await app.close();
       }
     });
+
+    it('refuses a retry of an answer too large to keep, without running the handler again', async () => {
+      const app = await start();
+      try {
+        const headers = { 'idempotency-key': 'order-big' };
+        const first = await app.send('POST', '/v1/big', secret, { body: '{}', headers });
+        expect(first.status).toBe(200);
+        expect(first.body.pad.length).toBeGreaterThan(engine.config.idempotency_max_response_bytes);
+        await new Promise((r) => setTimeout(r, 50)); // a copy read beside the answer lands
+        const again = await app.send('POST', '/v1/big', secret, { body: '{}', headers });
+        expect(again.status).toBe(409);
+        expect(again.body.error.code).toBe('idempotency_key_unreplayable');
+        expect(calls).toBe(1);
+      } finally {
+        await app.close();
+      }
+    });
   });
 }
+
+const big = () => ({ pad: 'x'.repeat(engine.config.idempotency_max_response_bytes + 10) });
 
 async function listen(server: import('node:http').Server) {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -193,6 +212,10 @@ behaves('Express', async () => {
   };
   app.get('/v1/payments', handler);
   app.post('/v1/payments', handler);
+  app.post('/v1/big', (_req, res) => {
+    calls++;
+    res.json(big());
+  });
   return listen(createServer(app));
 });
 
@@ -205,6 +228,10 @@ behaves('Fastify', async () => {
   };
   app.get('/v1/payments', handler);
   app.post('/v1/payments', handler);
+  app.post('/v1/big', async () => {
+    calls++;
+    return big();
+  });
   await app.ready();
   const send: Send = async (method, path, key, extra = {}) => {
     const res = await app.inject({
@@ -231,6 +258,10 @@ behaves('Hono', async () => {
   };
   app.get('/v1/payments', handler);
   app.post('/v1/payments', handler);
+  app.post('/v1/big', (c) => {
+    calls++;
+    return c.json(big());
+  });
   const send: Send = async (method, path, key, extra = {}) => {
     const res = await app.request(path, {
       method,
@@ -245,4 +276,42 @@ behaves('Hono', async () => {
     };
   };
   return { send, close: async () => {} };
+});
+
+describe('Hono middleware with an idempotent streamed answer', () => {
+  it('streams it as it is made, keeps it once it ends, and replays it', async () => {
+    const app = new Hono();
+    app.use('/v1/*', gatehouseHono(engine, { remoteAddress: () => '127.0.0.1' }));
+    app.post('/v1/stream', () => {
+      calls++;
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(encoder.encode('data: one\n\n'));
+          setTimeout(() => {
+            controller.enqueue(encoder.encode('data: two\n\n'));
+            controller.close();
+          }, 400);
+        },
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+    });
+    const init = () => ({
+      method: 'POST',
+      headers: { ...headersFor(secret, { body: '{}' }), 'idempotency-key': 'stream-1' },
+      body: '{}',
+    });
+    const t0 = performance.now();
+    const res = await app.request('/v1/stream', init());
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const firstChunk = await reader.read();
+    expect(performance.now() - t0).toBeLessThan(300); // not held until the stream ends
+    expect(new TextDecoder().decode(firstChunk.value)).toBe('data: one\n\n');
+    while (!(await reader.read()).done);
+    await new Promise((r) => setTimeout(r, 20));
+    const again = await app.request('/v1/stream', init());
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await again.text()).toBe('data: one\n\ndata: two\n\n');
+    expect(calls).toBe(1);
+  });
 });

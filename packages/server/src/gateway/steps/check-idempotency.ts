@@ -31,6 +31,8 @@ async function begin(ctx: GatewayContext, value: string, body: Buffer | string):
       return 'idempotency_key_in_use';
     case 'reused':
       return 'idempotency_key_reused';
+    case 'unreplayable':
+      return 'idempotency_key_unreplayable';
     case 'replay':
       ctx.idempotency = { kind: 'replay', response: begin.response };
       return null;
