@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGatewayHarness, type GatewayHarness } from './test-kit/gateway-harness.js';
@@ -177,6 +178,32 @@ describe('proxy: idempotency', () => {
     const again = await g.send('POST', '/v1/payments', { body: '{"amount":1}', headers });
     expect(again.status).toBe(409);
     expect(again.json.error.code).toBe('idempotency_key_unreplayable');
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
+  it('logs a client that hangs up before its idempotent body is whole as 499, and keeps its key free', async () => {
+    g = await createGatewayHarness();
+    const { port } = new URL(g.url);
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          `POST /v1/payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${g.secret}\r\n` +
+            'Idempotency-Key: order-gone\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"amount":',
+        );
+        setTimeout(() => socket.destroy(), 100);
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', () => {});
+    });
+    const deadline = Date.now() + 2_000;
+    while (g.log.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(g.log.map((e) => e.status)).toEqual([499]);
+    expect(g.upstream.received).toHaveLength(0);
+    const retry = await g.send('POST', '/v1/payments', {
+      body: '{"amount":1}',
+      headers: { ...json, 'idempotency-key': 'order-gone' },
+    });
+    expect(retry.status).toBe(200);
     expect(g.upstream.received).toHaveLength(1);
   });
 

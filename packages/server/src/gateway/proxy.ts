@@ -76,7 +76,14 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     let body: IncomingMessage | Buffer | null = hasBody(req) ? req : null;
     let ticket: IdempotencyTicket | null = null;
     if (decision.idempotencyKey !== null) {
-      const buffered = await readCappedBody(req, maxIdempotentBody);
+      let buffered: Buffer | null;
+      try {
+        buffered = await readCappedBody(req, maxIdempotentBody);
+      } catch {
+        // the client went away before its body was whole: nothing was sent or locked
+        recordRequest(engine, req, decision, createdAt, start, CLIENT_GONE, null);
+        return;
+      }
       if (buffered === null) {
         const refusal = engine.refusal('body_too_large', decision);
         res.setHeader('connection', 'close');

@@ -1,6 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 
-/** The whole request body, or null (after draining it) when it is longer than `max` bytes. */
+/**
+ * The whole request body, or null (after draining it) when it is longer than `max` bytes.
+ * Rejects when the client goes away before the body is whole.
+ */
 export function readCappedBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     if (Number(req.headers['content-length'] ?? 0) > max) {
@@ -21,5 +24,8 @@ export function readCappedBody(req: IncomingMessage, max: number): Promise<Buffe
     });
     req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
     req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('the client closed the connection before its body was whole'));
+    });
   });
 }
