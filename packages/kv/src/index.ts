@@ -4,6 +4,8 @@ export { RedisKv, type RedisKvOptions } from './redis-kv.js';
 export type {
   Kv,
   KvOptions,
+  RateLimitAllResult,
+  RateLimitCheck,
   RateLimitResult,
   RateLimitWindow,
   RateLimitWindowResult,

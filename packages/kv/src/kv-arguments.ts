@@ -1,4 +1,4 @@
-import type { RateLimitWindow } from './types.js';
+import type { RateLimitCheck, RateLimitWindow } from './types.js';
 
 // Both implementations check arguments the same way before touching any state, so a bad
 // call fails identically in memory and on Redis (where it would otherwise fail with
@@ -31,6 +31,19 @@ export function assertRateLimitRequest(windows: readonly RateLimitWindow[], cost
     for (let j = 0; j < i; j++) {
       if ((windows[j] as RateLimitWindow).windowMs === windowMs)
         throw new RangeError(`windowMs ${windowMs} appears twice`);
+    }
+  }
+}
+
+export function assertRateLimitChecks(limits: readonly RateLimitCheck[], cost: number): void {
+  assertRateLimitRequest([], cost);
+  for (let i = 0; i < limits.length; i++) {
+    const { key, windows } = limits[i] as RateLimitCheck;
+    assertRateLimitRequest(windows, cost);
+    // one key twice would be counted twice
+    for (let j = 0; j < i; j++) {
+      if ((limits[j] as RateLimitCheck).key === key)
+        throw new RangeError(`rate-limit key ${key} appears twice`);
     }
   }
 }

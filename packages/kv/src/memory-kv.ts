@@ -1,6 +1,19 @@
-import { assertIncrement, assertRateLimitRequest, assertTtlMs } from './kv-arguments.js';
+import {
+  assertIncrement,
+  assertRateLimitChecks,
+  assertRateLimitRequest,
+  assertTtlMs,
+} from './kv-arguments.js';
 import { toError } from './to-error.js';
-import type { Kv, KvOptions, RateLimitResult, RateLimitWindow, RateLimitWindowResult } from './types.js';
+import type {
+  Kv,
+  KvOptions,
+  RateLimitAllResult,
+  RateLimitCheck,
+  RateLimitResult,
+  RateLimitWindow,
+  RateLimitWindowResult,
+} from './types.js';
 
 export interface MemoryKvOptions extends Omit<KvOptions, 'url'> {
   /** how often expired entries nobody reads again are dropped; default 10 s */
@@ -131,35 +144,62 @@ export class MemoryKv implements Kv {
   async rateLimit(key: string, windows: RateLimitWindow[], cost = 1): Promise<RateLimitResult> {
     this.#assertOpen();
     assertRateLimitRequest(windows, cost);
-    // Runs on every gated request: plain loops over the windows, counters kept as numbers.
+    return (this.#rateLimit([{ key, windows }], cost).results as [RateLimitResult])[0];
+  }
+
+  async rateLimitAll(limits: readonly RateLimitCheck[], cost = 1): Promise<RateLimitAllResult> {
+    this.#assertOpen();
+    assertRateLimitChecks(limits, cost);
+    return this.#rateLimit(limits, cost);
+  }
+
+  /** Runs on every gated request: plain loops over the windows, counters kept as numbers. */
+  #rateLimit(limits: readonly RateLimitCheck[], cost: number): RateLimitAllResult {
     const now = this.#now();
-    const n = windows.length;
+    let n = 0;
+    for (let k = 0; k < limits.length; k++) n += (limits[k] as RateLimitCheck).windows.length;
     const keys: string[] = new Array(n);
     const entries: (Entry | undefined)[] = new Array(n);
     const counts: number[] = new Array(n);
+    const own: boolean[] = new Array(limits.length);
     let allowed = true;
-    for (let i = 0; i < n; i++) {
-      const { limit, windowMs } = windows[i] as RateLimitWindow;
-      const k = `${this.#prefix}${key}:${windowMs}:${Math.floor(now / windowMs)}`;
-      const entry = this.#live(k);
-      const count = entry ? parseCounter(entry.value) : 0;
-      keys[i] = k;
-      entries[i] = entry;
-      counts[i] = count;
-      if (count + cost > limit) allowed = false;
-    }
-    const results: RateLimitWindowResult[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const { limit, windowMs } = windows[i] as RateLimitWindow;
-      const resetAt = (Math.floor(now / windowMs) + 1) * windowMs;
-      let count = counts[i] as number;
-      if (allowed && cost > 0) {
-        count += cost;
-        const entry = entries[i];
-        if (entry) entry.value = count;
-        else this.#entries.set(keys[i] as string, { value: count, expiresAt: resetAt });
+    let w = 0;
+    for (let k = 0; k < limits.length; k++) {
+      const { key, windows } = limits[k] as RateLimitCheck;
+      own[k] = true;
+      for (let i = 0; i < windows.length; i++, w++) {
+        const { limit, windowMs } = windows[i] as RateLimitWindow;
+        const c = `${this.#prefix}${key}:${windowMs}:${Math.floor(now / windowMs)}`;
+        const entry = this.#live(c);
+        const count = entry ? parseCounter(entry.value) : 0;
+        keys[w] = c;
+        entries[w] = entry;
+        counts[w] = count;
+        if (count + cost > limit) {
+          own[k] = false;
+          allowed = false;
+        }
       }
-      results[i] = { limit, windowMs, remaining: Math.max(0, limit - count), resetMs: resetAt - now };
+    }
+    const results: RateLimitResult[] = new Array(limits.length);
+    w = 0;
+    for (let k = 0; k < limits.length; k++) {
+      const { windows } = limits[k] as RateLimitCheck;
+      const windowResults: RateLimitWindowResult[] = new Array(windows.length);
+      for (let i = 0; i < windows.length; i++, w++) {
+        const { limit, windowMs } = windows[i] as RateLimitWindow;
+        const resetAt = (Math.floor(now / windowMs) + 1) * windowMs;
+        let count = counts[w] as number;
+        if (allowed && cost > 0) {
+          count += cost;
+          const entry = entries[w];
+          if (entry) entry.value = count;
+          else this.#entries.set(keys[w] as string, { value: count, expiresAt: resetAt });
+        }
+        windowResults[i] = { limit, windowMs, remaining: Math.max(0, limit - count), resetMs: resetAt - now };
+      }
+      // a single key's own answer is the overall one (the call has only it)
+      results[k] = { allowed: limits.length === 1 ? allowed : (own[k] as boolean), results: windowResults };
     }
     return { allowed, results };
   }

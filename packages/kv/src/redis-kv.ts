@@ -1,8 +1,20 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { assertIncrement, assertRateLimitRequest, assertTtlMs } from './kv-arguments.js';
+import {
+  assertIncrement,
+  assertRateLimitChecks,
+  assertRateLimitRequest,
+  assertTtlMs,
+} from './kv-arguments.js';
 import { INCR_WITH_TTL_LUA, RATE_LIMIT_LUA } from './redis-scripts.js';
 import { toError } from './to-error.js';
-import type { Kv, KvOptions, RateLimitResult, RateLimitWindow } from './types.js';
+import type {
+  Kv,
+  KvOptions,
+  RateLimitAllResult,
+  RateLimitCheck,
+  RateLimitResult,
+  RateLimitWindow,
+} from './types.js';
 
 export interface RedisKvOptions extends Omit<KvOptions, 'url' | 'now'> {
   /** `redis://…` or `rediss://…` */
@@ -13,7 +25,8 @@ export interface RedisKvOptions extends Omit<KvOptions, 'url' | 'now'> {
 
 interface ScriptedRedis extends Redis {
   gatehouseIncrWithTtl(key: string, by: number, ttlMs: number): Promise<number>;
-  gatehouseRateLimit(key: string, ...args: number[]): Promise<number[]>;
+  /** numkeys, the keys, then the arguments (RATE_LIMIT_LUA) */
+  gatehouseRateLimit(...args: (string | number)[]): Promise<number[]>;
 }
 
 interface Subscription {
@@ -71,7 +84,7 @@ export class RedisKv implements Kv {
     // reach callers as rejected commands anyway.
     client.on('error', (error: Error) => this.#onError(error));
     client.defineCommand('gatehouseIncrWithTtl', { numberOfKeys: 1, lua: INCR_WITH_TTL_LUA });
-    client.defineCommand('gatehouseRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT_LUA });
+    client.defineCommand('gatehouseRateLimit', { lua: RATE_LIMIT_LUA });
     this.#client = client as ScriptedRedis;
   }
 
@@ -147,17 +160,41 @@ export class RedisKv implements Kv {
     this.#assertOpen();
     assertRateLimitRequest(windows, cost);
     if (windows.length === 0) return { allowed: true, results: [] };
-    const args = windows.flatMap(({ limit, windowMs }) => [limit, windowMs]);
-    const reply = await this.#client.gatehouseRateLimit(this.#prefix + key, cost, ...args);
-    return {
-      allowed: reply[0] === 1,
-      results: windows.map(({ limit, windowMs }, i) => ({
-        limit,
-        windowMs,
-        remaining: Math.max(0, limit - (reply[2 * i + 1] ?? 0)),
-        resetMs: reply[2 * i + 2] ?? windowMs,
-      })),
-    };
+    return ((await this.#rateLimit([{ key, windows }], cost)).results as [RateLimitResult])[0];
+  }
+
+  async rateLimitAll(limits: readonly RateLimitCheck[], cost = 1): Promise<RateLimitAllResult> {
+    this.#assertOpen();
+    assertRateLimitChecks(limits, cost);
+    if (limits.length === 0) return { allowed: true, results: [] };
+    return this.#rateLimit(limits, cost);
+  }
+
+  async #rateLimit(limits: readonly RateLimitCheck[], cost: number): Promise<RateLimitAllResult> {
+    const args: (string | number)[] = [limits.length];
+    for (const { key } of limits) args.push(this.#prefix + key);
+    args.push(cost);
+    for (const { windows } of limits) {
+      args.push(windows.length);
+      for (const { limit, windowMs } of windows) args.push(limit, windowMs);
+    }
+    const reply = await this.#client.gatehouseRateLimit(...args);
+    let r = 1;
+    const results = limits.map(({ windows }) => {
+      const own = reply[r++] === 1;
+      return {
+        allowed: own,
+        results: windows.map(({ limit, windowMs }) => {
+          const count = reply[r++] ?? 0;
+          const resetMs = reply[r++] ?? windowMs;
+          return { limit, windowMs, remaining: Math.max(0, limit - count), resetMs };
+        }),
+      };
+    });
+    const allowed = reply[0] === 1;
+    // a single key's own answer is the overall one (the call has only it)
+    if (results.length === 1) (results[0] as RateLimitResult).allowed = allowed;
+    return { allowed, results };
   }
 
   async close(): Promise<void> {

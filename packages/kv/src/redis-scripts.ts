@@ -13,8 +13,11 @@ return value
 `;
 
 /**
- * KEYS[1]: the prefixed rate-limit key. ARGV: cost, then limit and windowMs for each window.
- * Reply: allowed (1 or 0), then count and ms-until-reset for each window.
+ * KEYS: one prefixed rate-limit key per limit. ARGV: cost, then for each key the number of its
+ * windows followed by limit and windowMs for each window. Reply: allowed over all keys (1 or
+ * 0), then for each key: whether its own windows allow (1 or 0), then count and
+ * ms-until-reset for each of its windows. The cost is taken from every window of every key
+ * only when all of them allow it; otherwise nothing is taken anywhere.
  *
  * Windows are aligned to the server's TIME, so instances with skewed clocks share one
  * window. The window keys derive from that time, so they cannot be declared in KEYS: this
@@ -24,28 +27,48 @@ export const RATE_LIMIT_LUA = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local cost = tonumber(ARGV[1])
-local n = (#ARGV - 1) / 2
-local keys, counts, fresh, resets = {}, {}, {}, {}
+local a = 2
+local keys, counts, fresh, resets, limits, owners = {}, {}, {}, {}, {}, {}
+local own, sizes = {}, {}
 local allowed = 1
-for i = 1, n do
-  local limit = tonumber(ARGV[2 * i])
-  local windowMs = tonumber(ARGV[2 * i + 1])
-  local index = math.floor(now / windowMs)
-  keys[i] = KEYS[1] .. ':' .. ARGV[2 * i + 1] .. ':' .. string.format('%d', index)
-  local current = redis.call('GET', keys[i])
-  fresh[i] = not current
-  counts[i] = tonumber(current or '0')
-  resets[i] = (index + 1) * windowMs - now
-  if counts[i] + cost > limit then allowed = 0 end
+local w = 0
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  sizes[k] = n
+  own[k] = 1
+  for i = 1, n do
+    w = w + 1
+    local limit = tonumber(ARGV[a])
+    local windowMs = tonumber(ARGV[a + 1])
+    a = a + 2
+    local index = math.floor(now / windowMs)
+    keys[w] = KEYS[k] .. ':' .. string.format('%d', windowMs) .. ':' .. string.format('%d', index)
+    local current = redis.call('GET', keys[w])
+    fresh[w] = not current
+    counts[w] = tonumber(current or '0')
+    resets[w] = (index + 1) * windowMs - now
+    if counts[w] + cost > limit then
+      own[k] = 0
+      allowed = 0
+    end
+  end
 end
-local reply = { allowed }
-for i = 1, n do
-  if allowed == 1 and cost > 0 then
+if allowed == 1 and cost > 0 then
+  for i = 1, w do
     counts[i] = redis.call('INCRBY', keys[i], cost)
     if fresh[i] then redis.call('PEXPIRE', keys[i], resets[i]) end
   end
-  reply[2 * i] = counts[i]
-  reply[2 * i + 1] = resets[i]
+end
+local reply = { allowed }
+w = 0
+for k = 1, #KEYS do
+  reply[#reply + 1] = own[k]
+  for i = 1, sizes[k] do
+    w = w + 1
+    reply[#reply + 1] = counts[w]
+    reply[#reply + 1] = resets[w]
+  end
 end
 return reply
 `;

@@ -20,6 +20,13 @@ export interface Kv {
    * agree. A window's counter lives at `<prefix><key>:<windowMs>:<windowIndex>`.
    */
   rateLimit(key: string, windows: RateLimitWindow[], cost?: number): Promise<RateLimitResult>;
+  /**
+   * Several keys' windows checked and consumed as one, atomically: `cost` is taken from every
+   * window of every key only when all of them allow it, otherwise from none (a request refused
+   * by one limit is not counted against the others). Each result says whether its own key's
+   * windows allow; `allowed` is all of them. Keys must differ.
+   */
+  rateLimitAll(limits: readonly RateLimitCheck[], cost?: number): Promise<RateLimitAllResult>;
   close(): Promise<void>;
 }
 
@@ -41,6 +48,19 @@ export interface RateLimitResult {
   allowed: boolean;
   /** one per window, in the order given */
   results: RateLimitWindowResult[];
+}
+
+/** One key and its windows, for `rateLimitAll`. */
+export interface RateLimitCheck {
+  key: string;
+  windows: RateLimitWindow[];
+}
+
+export interface RateLimitAllResult {
+  /** every key's windows allowed it (and it was counted in all of them) */
+  allowed: boolean;
+  /** one per key, in the order given; `allowed` there is that key's own windows alone */
+  results: RateLimitResult[];
 }
 
 export interface KvOptions {

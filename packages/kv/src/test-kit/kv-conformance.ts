@@ -415,6 +415,47 @@ export function describeKvConformance(name: string, createHarness: () => Promise
         expect(peek.results.map((w) => w.remaining)).toEqual([0, 10]);
       });
 
+      it('rateLimitAll counts a call in every key only when all of them allow it', async () => {
+        const both = [
+          { key: 'all-key', windows: limits([5, DAY]) },
+          { key: 'all-account', windows: limits([2, HOUR]) },
+        ];
+        const answers = [];
+        for (let i = 0; i < 5; i++) answers.push(await kv.rateLimitAll(both));
+        expect(answers.map((a) => a.allowed)).toEqual([true, true, false, false, false]);
+        const refused = answers[4]!;
+        // the key's own windows allow it; the account's do not
+        expect(refused.results.map((r) => r.allowed)).toEqual([true, false]);
+        expect(refused.results.map((r) => r.results[0]?.remaining)).toEqual([3, 0]);
+        // the refused calls took nothing from the key
+        const peek = await kv.rateLimit('all-key', limits([5, DAY]), 0);
+        expect(peek.results[0]?.remaining).toBe(3);
+        await expect(
+          kv.rateLimitAll([
+            { key: 'twice', windows: limits([1, DAY]) },
+            { key: 'twice', windows: limits([1, HOUR]) },
+          ]),
+        ).rejects.toThrow(RangeError);
+        expect(await kv.rateLimitAll([])).toEqual({ allowed: true, results: [] });
+      });
+
+      it('rateLimitAll admits exactly the tighter limit across three instances, and counts only those in the other', async () => {
+        const instances = h.shared ? [kv, await h.open(), await h.open()] : [kv];
+        const perInstance = 300 / instances.length;
+        const checks = [
+          { key: 'fleet-key', windows: limits([1_000, DAY]) },
+          { key: 'fleet-account', windows: limits([100, DAY]) },
+        ];
+        const results = await Promise.all(
+          instances.flatMap((instance) =>
+            Array.from({ length: perInstance }, () => instance.rateLimitAll(checks)),
+          ),
+        );
+        expect(results.filter((r) => r.allowed)).toHaveLength(100);
+        const key = await kv.rateLimit('fleet-key', limits([1_000, DAY]), 0);
+        expect(key.results[0]?.remaining).toBe(900);
+      });
+
       it('keeps keys apart and refuses everything with a limit of 0', async () => {
         await kv.rateLimit('a', limits([1, DAY]));
         expect((await kv.rateLimit('a', limits([1, DAY]))).allowed).toBe(false);

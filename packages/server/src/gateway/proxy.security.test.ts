@@ -212,6 +212,21 @@ describe('proxy: what an attacker tries', () => {
     expect(JSON.stringify(g.log)).not.toContain('inthequery');
   });
 
+  it('does not count a request the account limit refused against the key’s own limit', async () => {
+    g = await createGatewayHarness({ accountRateLimits: [{ limit: 3, window_seconds: 1 }] });
+    g.clock.t = Math.ceil(g.clock.now() / 60_000) * 60_000 + 100; // early in a minute
+    const k = await g.createKey({ rate_limits: [{ limit: 5, window_seconds: 60 }] });
+    const burst = [];
+    for (let i = 0; i < 5; i++) burst.push((await g.send('GET', '/v1/payments', { key: k.secret })).status);
+    expect(burst).toEqual([200, 200, 200, 429, 429]);
+    g.clock.advance(1_000); // the account's second is over; the key's minute is not
+    const later = [];
+    for (let i = 0; i < 3; i++) later.push((await g.send('GET', '/v1/payments', { key: k.secret })).status);
+    // the key let 3 through, so 2 of its 5 are left: the 2 refused before took none of them
+    expect(later).toEqual([200, 200, 429]);
+    expect(g.upstream.received).toHaveLength(5);
+  });
+
   it('never writes a query string, a key or a header value into the request log', async () => {
     g = await createGatewayHarness();
     await g.send('GET', `/v1/payments?card=4242424242424242&key=${g.secret}`, {

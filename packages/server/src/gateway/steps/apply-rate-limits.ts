@@ -1,9 +1,10 @@
+import type { RateLimitResult } from '@gatehouse/kv';
 import type { GatewayContext, StepResult } from '../context.js';
 import { rateLimitState } from '../rate-limit-policy.js';
 
 /**
- * Several windows per key and per account and mode (separate counters), each set checked by
- * one atomic kv call; both calls run at once. The key's windows come from the key, else the
+ * Several windows per key and per account and mode (separate counters), all checked and
+ * counted by one atomic kv call. The key's windows come from the key, else the
  * account, else the gateway default; the account's from the account, else the default.
  * RateLimit-Policy and RateLimit go on every answer from here on; 429 carries Retry-After.
  */
@@ -17,13 +18,20 @@ export async function applyRateLimits(ctx: GatewayContext): Promise<StepResult> 
   const none = keyPolicy.windows.length === 0;
   const noneAccount = accountPolicy.windows.length === 0;
   if (none && noneAccount) return null;
-  // both calls are in flight together (one round trip on Redis), without Promise.all's arrays
-  const keyCall = none ? null : kv.rateLimit(`rl:key:${key.id}`, keyPolicy.windows);
-  const accountCall = noneAccount
-    ? null
-    : kv.rateLimit(`rl:acct:${account.id}:${key.mode}`, accountPolicy.windows);
-  const keyResult = keyCall === null ? null : await keyCall;
-  const accountResult = accountCall === null ? null : await accountCall;
+  // One atomic kv call for both (one round trip on Redis): a request refused by one limit is
+  // counted against neither, so a burst held back by the account does not use up the key.
+  let keyResult: RateLimitResult | null = null;
+  let accountResult: RateLimitResult | null = null;
+  if (none) accountResult = await kv.rateLimit(`rl:acct:${account.id}:${key.mode}`, accountPolicy.windows);
+  else if (noneAccount) keyResult = await kv.rateLimit(`rl:key:${key.id}`, keyPolicy.windows);
+  else {
+    const both = await kv.rateLimitAll([
+      { key: `rl:key:${key.id}`, windows: keyPolicy.windows },
+      { key: `rl:acct:${account.id}:${key.mode}`, windows: accountPolicy.windows },
+    ]);
+    keyResult = both.results[0] as RateLimitResult;
+    accountResult = both.results[1] as RateLimitResult;
+  }
   const checks = [];
   if (keyResult !== null) checks.push({ policy: keyPolicy, result: keyResult });
   if (accountResult !== null) checks.push({ policy: accountPolicy, result: accountResult });
