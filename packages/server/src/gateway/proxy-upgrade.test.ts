@@ -388,6 +388,28 @@ describe('proxy upgrade (WebSocket): what is refused and how', () => {
     expect(ws.readyState).toBe(WebSocket.CLOSED);
   });
 
+  it('answers a request to a path Gatehouse owns that only offers to upgrade (h2c) as a plain request', async () => {
+    await setup();
+    const { port } = new URL(g.url);
+    const answer = await new Promise<string>((resolve) => {
+      let out = '';
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write(
+          `GET /v1/account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${g.secret}\r\n` +
+            'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+        ),
+      );
+      socket.on('data', (d) => {
+        out += d;
+      });
+      socket.on('close', () => resolve(out));
+      socket.on('error', () => resolve(out));
+    });
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(answer).toContain(`"id":"${g.accountId}"`);
+    expect(up.connections).toBe(0);
+  });
+
   it('answers 404 for an upgrade on a path Gatehouse owns, without asking the upstream', async () => {
     await setup();
     const res = await refused(`${g.url}/v1/keys`, g.secret);

@@ -1,5 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { isOwnedPath } from './owned-paths.js';
 import type { GatewayProxy } from './proxy.js';
 import type { GatewayUpgradeProxy } from './proxy-upgrade.js';
@@ -24,7 +26,35 @@ export function gatewayServerFactory(
         ? // TLS 1.2 minimum, 1.3 preferred, as the app sets when it builds its own server
           (createHttpsServer({ ...https, minVersion: 'TLSv1.2' }, listener) as unknown as Server)
         : createServer({ keepAliveTimeout: 72_000 }, listener);
-    if (upgrade !== undefined) server.on('upgrade', upgrade.handle);
+    if (upgrade !== undefined) {
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        // A path Gatehouse owns does not upgrade. A request that only offers to (curl --http2
+        // sends `Upgrade: h2c` over plain HTTP) is answered as the same request without the
+        // offer, on a connection that closes after the answer; a WebSocket handshake there is
+        // refused by the upgrade proxy (404).
+        if (isOwnedPath(req.url ?? '/') && !isWebSocket(req) && !declaresBody(req) && head.length === 0) {
+          const res = new ServerResponse(req);
+          res.shouldKeepAlive = false;
+          res.assignSocket(socket as Socket);
+          res.on('finish', () => {
+            res.detachSocket(socket as Socket);
+            socket.end();
+          });
+          handler(req, res);
+          return;
+        }
+        upgrade.handle(req, socket, head);
+      });
+    }
     return server;
   };
+}
+
+function declaresBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function isWebSocket(req: IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').toLowerCase().includes('websocket');
 }
