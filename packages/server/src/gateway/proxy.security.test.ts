@@ -36,6 +36,24 @@ describe('proxy: what an attacker tries', () => {
     expect(got['x-kept']).toBe('kept');
   });
 
+  it('replaces the client address headers a client sends, and drops the headers an upstream’s Connection names', async () => {
+    g = await createGatewayHarness();
+    g.upstream.respond = (_r, res) => {
+      res.writeHead(200, { connection: 'x-hop, keep-alive', 'x-hop': 'private', 'x-kept': 'yes' });
+      res.end('{}');
+    };
+    const res = await g.send('GET', '/v1/payments', {
+      headers: { 'x-real-ip': '203.0.113.9', forwarded: 'for=203.0.113.9', 'x-forwarded-for': '203.0.113.9' },
+    });
+    expect(res.status).toBe(200);
+    const got = g.upstream.received[0]!.headers;
+    expect(got['x-real-ip']).toBe('127.0.0.1');
+    expect(got['x-forwarded-for']).toBe('127.0.0.1');
+    expect(got['forwarded']).toBeUndefined();
+    expect(res.headers['x-hop']).toBeUndefined();
+    expect(res.headers['x-kept']).toBe('yes');
+  });
+
   it('ignores X-Forwarded-For from a peer that is not a trusted proxy (the IP allowlist sees the socket)', async () => {
     g = await createGatewayHarness({ trustProxy: ['10.0.0.0/8'] });
     const k = await g.createKey({ ip_allowlist: ['203.0.113.7'] });

@@ -32,6 +32,7 @@ describe('upstream request headers', () => {
       'gatehouse-account': 'acct_real',
       'request-id': 'req_1',
       'x-forwarded-for': '203.0.113.9',
+      'x-real-ip': '203.0.113.9',
     });
   });
 

@@ -16,13 +16,18 @@ const DROP = new Set([
   'expect',
   'authorization',
   'request-id',
+  // the client's address as the gateway resolved it replaces what the client claims
   'x-forwarded-for',
+  'x-real-ip',
+  'forwarded',
 ]);
 
 /**
  * The headers sent upstream: the client's, without hop-by-hop headers, without
  * `Authorization`, and without ANY `Gatehouse-*` header a client sent (the upstream trusts
- * those names only from us), plus the identity headers and signature given.
+ * those names only from us), plus the identity headers and signature given. The client's
+ * address goes in `X-Forwarded-For` and `X-Real-IP`, as the gateway resolved it (from the
+ * socket, or from trusted proxies); a client's own `X-Real-IP` or `Forwarded` is dropped.
  */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
@@ -41,7 +46,10 @@ export function upstreamRequestHeaders(
     if (value !== undefined) out[name] = value;
   }
   for (const name in identity) out[name] = identity[name] as string;
-  if (clientIp !== null) out['x-forwarded-for'] = clientIp;
+  if (clientIp !== null) {
+    out['x-forwarded-for'] = clientIp;
+    out['x-real-ip'] = clientIp;
+  }
   return out;
 }
 
@@ -60,15 +68,20 @@ const DROP_RESPONSE = new Set([
   'te',
 ]);
 
-/** The upstream's response headers without hop-by-hop ones, plus the gateway's. */
+/** The upstream's response headers without hop-by-hop ones (those its Connection names too), plus the gateway's. */
 export function downstreamResponseHeaders(
   upstream: Record<string, string | string[] | undefined>,
   requestId: string,
   gateway: Record<string, string>,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
+  const connection = upstream['connection'];
+  const listed =
+    typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
+      ? connectionTokens(connection)
+      : null;
   for (const name in upstream) {
-    if (DROP_RESPONSE.has(name)) continue;
+    if (DROP_RESPONSE.has(name) || listed?.has(name)) continue;
     const value = upstream[name];
     if (value !== undefined) out[name] = value;
   }
