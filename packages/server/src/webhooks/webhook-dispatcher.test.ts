@@ -381,67 +381,56 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       },
     );
 
+    /**
+     * Slow endpoints (3 s per answer) with backlogs, set up by `backlog` on the slow receiver's
+     * base URL; then a fast endpoint and two events for it (and the others): the fast one gets
+     * both within 2 s.
+     */
+    const deliversPastSlowBacklogs = async (backlog: (slowBase: string) => Promise<void>) => {
+      const slow = new WebhookReceiver();
+      slow.reply = () => ({ status: 200, delayMs: 3_000 });
+      const slowBase = await slow.start();
+      try {
+        await backlog(slowBase);
+        await endpoint();
+        for (let i = 0; i < 2; i++) await publish(); // to every endpoint
+        const worker = dispatcher({ batchSize: 32, pollMs: 10 });
+        worker.start();
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([
+          receiver.waitFor(2).then(() => 'delivered'),
+          new Promise((resolve) => {
+            timer = setTimeout(() => resolve('starved'), 2_000);
+          }),
+        ]);
+        clearTimeout(timer);
+        await worker.stop();
+        expect(outcome).toBe('delivered');
+        expect(receiver.received).toHaveLength(2);
+      } finally {
+        await slow.close();
+      }
+    };
+
     it.skipIf(!available)(
       'keeps delivering to other endpoints while a slow one has a large backlog',
-      async () => {
-        const slow = new WebhookReceiver();
-        slow.reply = () => ({ status: 200, delayMs: 3_000 });
-        const slowBase = await slow.start();
-        try {
+      () =>
+        deliversPastSlowBacklogs(async (slowBase) => {
           await endpoint({ url: `${slowBase}/hook` });
           for (let i = 0; i < 150; i++) await publish(); // due first, all for the slow endpoint
-          await endpoint();
-          for (let i = 0; i < 2; i++) await publish(); // to both endpoints
-          const worker = dispatcher({ batchSize: 32, pollMs: 10 });
-          worker.start();
-          let timer: NodeJS.Timeout | undefined;
-          const outcome = await Promise.race([
-            receiver.waitFor(2).then(() => 'delivered'),
-            new Promise((resolve) => {
-              timer = setTimeout(() => resolve('starved'), 2_000);
-            }),
-          ]);
-          clearTimeout(timer);
-          await worker.stop();
-          expect(outcome).toBe('delivered');
-          expect(receiver.received).toHaveLength(2);
-        } finally {
-          await slow.close();
-        }
-      },
+        }),
       20_000,
     );
 
     it.skipIf(!available)(
       'keeps delivering to other endpoints while two slow ones hold more than a claim queued',
-      async () => {
-        const slow = new WebhookReceiver();
-        slow.reply = () => ({ status: 200, delayMs: 3_000 });
-        const slowBase = await slow.start();
-        try {
+      () =>
+        deliversPastSlowBacklogs(async (slowBase) => {
           await endpoint({ url: `${slowBase}/a` });
           for (let i = 0; i < 100; i++) await publish(); // due first, all for slow endpoint a
           await endpoint({ url: `${slowBase}/b` });
           for (let i = 0; i < 100; i++) await publish(); // then for a and b
-          await endpoint();
-          for (let i = 0; i < 2; i++) await publish(); // to all three
-          const worker = dispatcher({ batchSize: 32, pollMs: 10 });
-          worker.start();
-          let timer: NodeJS.Timeout | undefined;
-          const outcome = await Promise.race([
-            receiver.waitFor(2).then(() => 'delivered'),
-            new Promise((resolve) => {
-              timer = setTimeout(() => resolve('starved'), 2_000);
-            }),
-          ]);
-          clearTimeout(timer);
-          await worker.stop();
-          expect(outcome).toBe('delivered');
-          expect(receiver.received).toHaveLength(2);
-        } finally {
-          await slow.close();
-        }
-      },
+        }),
       20_000,
     );
 
