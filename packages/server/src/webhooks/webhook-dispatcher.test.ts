@@ -576,6 +576,24 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       20_000,
     );
 
+    it.skipIf(!available)(
+      'survives an attempt that throws: nothing is recorded and the lease runs out',
+      async () => {
+        const ep = await endpoint();
+        await publish();
+        const broken = { send: async () => Promise.reject(new Error('boom')) } as unknown as DeliveryClient;
+        const worker = dispatcher({ client: broken, leaseMs: 10_000, pollMs: 10 });
+        worker.start(); // running, not runOnce: nothing else awaits the failed attempt
+        await new Promise((r) => setTimeout(r, 100));
+        await worker.stop();
+        const [row] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 5 })).data;
+        expect(row).toMatchObject({ status: 'pending', attempts: 0 });
+        h.clock.advance(10_001);
+        expect(await dispatcher().runOnce()).toBe(1); // another worker sends it
+        expect(receiver.received).toHaveLength(1);
+      },
+    );
+
     it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
       const ep = await endpoint({ rate_limit_per_second: 2 });
       for (let i = 0; i < 3; i++) await publish();

@@ -481,21 +481,27 @@ export class WebhookDispatcher {
       }
       this.#active.set(endpointId, (this.#active.get(endpointId) ?? 0) + 1);
       this.#sending++;
-      const task = this.#attempt(job).finally(() => {
-        this.#inFlight.delete(task);
-        this.#sending--;
-        this.#active.set(endpointId, (this.#active.get(endpointId) ?? 1) - 1);
-        // the endpoints that waited for a free slot first, in the order they came, then this
-        // one (at the back of that line if none is left): a few busy endpoints cannot keep
-        // every slot to themselves
-        for (const starved of this.#starved) {
-          if (this.#sending >= this.#o.maxInFlight) break;
-          this.#starved.delete(starved);
-          this.#pump(starved);
-        }
-        this.#pump(endpointId);
-        if (this.#claimNow()) this.#wakeLoop?.();
-      });
+      const task = this.#attempt(job)
+        .catch((err: unknown) => {
+          // nothing of it was recorded: its lease runs out and it is sent again
+          this.#holding.delete(job.delivery.id);
+          this.#o.logger?.error({ err, delivery: job.delivery.id }, 'webhook attempt failed');
+        })
+        .finally(() => {
+          this.#inFlight.delete(task);
+          this.#sending--;
+          this.#active.set(endpointId, (this.#active.get(endpointId) ?? 1) - 1);
+          // the endpoints that waited for a free slot first, in the order they came, then this
+          // one (at the back of that line if none is left): a few busy endpoints cannot keep
+          // every slot to themselves
+          for (const starved of this.#starved) {
+            if (this.#sending >= this.#o.maxInFlight) break;
+            this.#starved.delete(starved);
+            this.#pump(starved);
+          }
+          this.#pump(endpointId);
+          if (this.#claimNow()) this.#wakeLoop?.();
+        });
       this.#inFlight.add(task);
     }
     if (queue.length === 0) {
