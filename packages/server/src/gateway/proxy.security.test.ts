@@ -1,3 +1,4 @@
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cliCaller } from '../test-kit/harness.js';
 import { createGatewayHarness, type GatewayHarness } from './test-kit/gateway-harness.js';
@@ -216,6 +217,33 @@ describe('proxy: what an attacker tries', () => {
     // the key was not taken: the same key with a small body goes through
     const ok = await g.send('POST', '/v1/payments', { body: '{}', headers: { 'idempotency-key': 'k1' } });
     expect(ok.status).toBe(200);
+  });
+
+  it('holds a chunked body (no Content-Length) to max_body_bytes as it streams: 413', async () => {
+    g = await createGatewayHarness({ config: { max_body_bytes: 4096 } });
+    const chunks = async function* () {
+      for (let i = 0; i < 8; i++) yield Buffer.alloc(1024, 0x61);
+    };
+    const res = await request(`${g.url}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${g.secret}`, 'content-type': 'application/octet-stream' },
+      body: chunks(),
+    });
+    expect(res.statusCode).toBe(413);
+    expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
+    expect(g.log.at(-1)).toMatchObject({ status: 413, errorCode: 'body_too_large' });
+    // under the limit, the same streamed body goes through whole
+    const small = async function* () {
+      for (let i = 0; i < 3; i++) yield Buffer.alloc(1024, 0x62);
+    };
+    const ok = await request(`${g.url}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${g.secret}`, 'content-type': 'application/octet-stream' },
+      body: small(),
+    });
+    expect(ok.statusCode).toBe(200);
+    await ok.body.dump();
+    expect(g.upstream.received.at(-1)?.body.length).toBe(3072);
   });
 
   it('logs a request refused before its route is known without its query and with its client IP', async () => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Clock } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
@@ -51,6 +52,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     connect: { timeout: Math.min(options.timeoutMs, 10_000) },
   });
   const maxIdempotentBody = engine.config.idempotency_max_body_bytes;
+  const maxBody = engine.config.max_body_bytes;
   const maxStoredResponse = engine.config.idempotency_max_response_bytes;
 
   const hsts = options.hsts === true;
@@ -73,7 +75,16 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       recordRequest(engine, req, decision, createdAt, start, decision.status, decision.code);
       return;
     }
-    let body: IncomingMessage | Buffer | null = hasBody(req) ? req : null;
+    let body: Readable | Buffer | null = null;
+    // a body without a Content-Length (chunked) is held to max_body_bytes as it streams
+    let overLimit: { hit: boolean } | null = null;
+    if (hasBody(req)) {
+      if (req.headers['content-length'] !== undefined) body = req;
+      else {
+        overLimit = { hit: false };
+        body = Readable.from(cappedStream(req, maxBody, overLimit), { objectMode: false });
+      }
+    }
     let ticket: IdempotencyTicket | null = null;
     if (decision.idempotencyKey !== null) {
       let buffered: Buffer | null;
@@ -142,6 +153,14 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
             : engine.releaseIdempotency(ticket);
         void done.catch(() => {});
       }
+      if (overLimit?.hit && !res.headersSent) {
+        // the client's streamed body went over the limit: the upstream request was called off
+        const refusal = engine.refusal('body_too_large', decision);
+        res.setHeader('connection', 'close');
+        if (!res.destroyed) writeRefusal(res, refusal);
+        recordRequest(engine, req, refusal, createdAt, start, refusal.status, refusal.code);
+        return;
+      }
       if (exchange.clientGone) {
         // not the upstream's failure: the client left, and its request was called off
         recordRequest(engine, req, decision, createdAt, start, CLIENT_GONE, null);
@@ -193,4 +212,21 @@ function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The request body as it arrives, ending in an error once it is over `max` bytes. */
+async function* cappedStream(
+  req: IncomingMessage,
+  max: number,
+  over: { hit: boolean },
+): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      over.hit = true;
+      throw new RangeError('request body over max_body_bytes');
+    }
+    yield chunk as Buffer;
+  }
 }

@@ -3,7 +3,14 @@ import type { GatewayDecision, GatewayHeaders, GatewayPrincipal, IdempotencyTick
 
 /** What the middleware needs of Hono's Context (structural, so Gatehouse does not depend on Hono). */
 export interface HonoLikeContext {
-  req: { raw: Request; method: string; url: string; arrayBuffer(): Promise<ArrayBuffer> };
+  req: {
+    raw: Request;
+    method: string;
+    url: string;
+    arrayBuffer(): Promise<ArrayBuffer>;
+    /** Hono's cache of the body read so far (HonoRequest.bodyCache) */
+    bodyCache?: { arrayBuffer?: Promise<ArrayBuffer> } & Record<string, unknown>;
+  };
   env: unknown;
   res: Response;
   // biome-ignore lint/suspicious/noExplicitAny: Hono types `set` by the app's Variables
@@ -67,9 +74,9 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
 
     let ticket: IdempotencyTicket | null = null;
     if (decision.idempotencyKey !== null) {
-      // Hono keeps the body it read, so handlers can still read it
-      const body = Buffer.from(await c.req.arrayBuffer());
-      if (body.length > engine.config.idempotency_max_body_bytes) {
+      // read up to the cap (a longer body is not read on), and left in Hono's cache for handlers
+      const body = await readCappedBody(c, engine.config.idempotency_max_body_bytes);
+      if (body === null) {
         decision = engine.refusal('body_too_large', decision);
         return refuse(decision);
       }
@@ -153,4 +160,33 @@ async function keepCopy(stream: ReadableStream<Uint8Array>, cap: number): Promis
     else chunks.push(Buffer.from(value));
   }
   return chunks === null ? null : Buffer.concat(chunks);
+}
+
+/**
+ * The request body, or null once it is longer than `max` bytes (declared or as it arrives; the
+ * rest is not read). What was read goes into Hono's body cache, so handlers read it as usual.
+ */
+async function readCappedBody(c: HonoLikeContext, max: number): Promise<Buffer | null> {
+  const declared = c.req.raw.headers.get('content-length');
+  if (declared !== null && Number(declared) > max) return null;
+  const cache = c.req.bodyCache;
+  const stream = c.req.raw.body;
+  if (cache === undefined || Object.keys(cache).length > 0 || stream === null)
+    return Buffer.from(await c.req.arrayBuffer()); // read already, or no body
+  const reader = stream.getReader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(Buffer.from(value));
+  }
+  const body = Buffer.concat(chunks);
+  cache.arrayBuffer = Promise.resolve(body.buffer.slice(body.byteOffset, body.byteOffset + body.length));
+  return body;
 }

@@ -278,6 +278,40 @@ behaves('Hono', async () => {
   return { send, close: async () => {} };
 });
 
+describe('Hono middleware reading an idempotent request body', () => {
+  it('leaves the body for the handler, and refuses one over the cap without reading it all', async () => {
+    const app = new Hono();
+    app.use('/v1/*', gatehouseHono(engine, { remoteAddress: () => '127.0.0.1' }));
+    app.post('/v1/echo', async (c) => {
+      calls++;
+      return c.json({ got: await c.req.json() });
+    });
+    const send = (key: string, body: BodyInit) =>
+      app.request('/v1/echo', {
+        method: 'POST',
+        headers: { ...headersFor(secret, { body: '' }), 'idempotency-key': key },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+    const ok = await send('echo-1', '{"amount":7}');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ got: { amount: 7 } });
+    const cap = engine.config.idempotency_max_body_bytes;
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 64 * 1024;
+        controller.enqueue(new Uint8Array(64 * 1024));
+      },
+    });
+    const big = await send('echo-2', endless);
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
+    expect(pulled).toBeLessThan(cap + 4 * 64 * 1024);
+    expect(calls).toBe(1);
+  });
+});
+
 describe('Hono middleware with an idempotent streamed answer', () => {
   it('streams it as it is made, keeps it once it ends, and replays it', async () => {
     const app = new Hono();
