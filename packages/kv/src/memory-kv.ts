@@ -82,6 +82,15 @@ export class MemoryKv implements Kv {
     this.#entries.delete(this.#prefix + key);
   }
 
+  async delIfEquals(key: string, value: string): Promise<boolean> {
+    this.#assertOpen();
+    const k = this.#prefix + key;
+    const entry = this.#live(k);
+    if (entry === undefined || String(entry.value) !== value) return false;
+    this.#entries.delete(k);
+    return true;
+  }
+
   async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
     this.#assertOpen();
     assertIncrement(by);

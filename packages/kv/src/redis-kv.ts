@@ -5,7 +5,7 @@ import {
   assertRateLimitRequest,
   assertTtlMs,
 } from './kv-arguments.js';
-import { INCR_WITH_TTL_LUA, RATE_LIMIT_LUA } from './redis-scripts.js';
+import { DEL_IF_EQUALS_LUA, INCR_WITH_TTL_LUA, RATE_LIMIT_LUA } from './redis-scripts.js';
 import { toError } from './to-error.js';
 import type {
   Kv,
@@ -25,6 +25,7 @@ export interface RedisKvOptions extends Omit<KvOptions, 'url' | 'now'> {
 
 interface ScriptedRedis extends Redis {
   gatehouseIncrWithTtl(key: string, by: number, ttlMs: number): Promise<number>;
+  gatehouseDelIfEquals(key: string, value: string): Promise<number>;
   /** numkeys, the keys, then the arguments (RATE_LIMIT_LUA) */
   gatehouseRateLimit(...args: (string | number)[]): Promise<number[]>;
 }
@@ -84,6 +85,7 @@ export class RedisKv implements Kv {
     // reach callers as rejected commands anyway.
     client.on('error', (error: Error) => this.#onError(error));
     client.defineCommand('gatehouseIncrWithTtl', { numberOfKeys: 1, lua: INCR_WITH_TTL_LUA });
+    client.defineCommand('gatehouseDelIfEquals', { numberOfKeys: 1, lua: DEL_IF_EQUALS_LUA });
     client.defineCommand('gatehouseRateLimit', { lua: RATE_LIMIT_LUA });
     this.#client = client as ScriptedRedis;
   }
@@ -111,6 +113,11 @@ export class RedisKv implements Kv {
   async del(key: string): Promise<void> {
     this.#assertOpen();
     await this.#client.del(this.#prefix + key);
+  }
+
+  async delIfEquals(key: string, value: string): Promise<boolean> {
+    this.#assertOpen();
+    return (await this.#client.gatehouseDelIfEquals(this.#prefix + key, value)) === 1;
   }
 
   async incr(key: string, by = 1, ttlMs?: number): Promise<number> {

@@ -12,6 +12,12 @@ if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
 `;
 
+/** KEYS[1]: the prefixed key. ARGV[1]: the value it must hold to be deleted. Reply: 1 deleted, 0 not. */
+export const DEL_IF_EQUALS_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 /**
  * KEYS: one prefixed rate-limit key per limit. ARGV: cost, then for each key the number of its
  * windows followed by limit and windowMs for each window. Reply: allowed over all keys (1 or

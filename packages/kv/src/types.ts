@@ -5,6 +5,8 @@ export interface Kv {
   /** Sets a value; with `nx` only when absent (returns false when it was present). */
   set(key: string, value: string, options?: { ttlMs?: number; nx?: boolean }): Promise<boolean>;
   del(key: string): Promise<void>;
+  /** Deletes the key only while it holds exactly `value` (atomically); true when it did. */
+  delIfEquals(key: string, value: string): Promise<boolean>;
   /** Atomic increment; the TTL is set when the counter is created. Returns the new value. */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;
   /** Milliseconds left before the key expires; -1 without a TTL; -2 when absent. */

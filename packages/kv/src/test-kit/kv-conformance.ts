@@ -89,6 +89,17 @@ export function describeKvConformance(name: string, createHarness: () => Promise
         await expect(kv.del('never-set')).resolves.toBeUndefined();
       });
 
+      it('delIfEquals deletes only while the key holds exactly that value', async () => {
+        await kv.set('owned', 'mine');
+        expect(await kv.delIfEquals('owned', 'theirs')).toBe(false);
+        expect(await kv.get('owned')).toBe('mine');
+        expect(await kv.delIfEquals('owned', 'mine')).toBe(true);
+        expect(await kv.get('owned')).toBeNull();
+        expect(await kv.delIfEquals('owned', 'mine')).toBe(false);
+        await kv.incr('counter', 7);
+        expect(await kv.delIfEquals('counter', '7')).toBe(true);
+      });
+
       it('set with nx writes only when the key is absent', async () => {
         expect(await kv.set('lock', 'first', { nx: true })).toBe(true);
         expect(await kv.set('lock', 'second', { nx: true })).toBe(false);

@@ -1,10 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Kv } from '@gatehouse/kv';
 import type { IdempotencyTicket, StoredResponse } from './types.js';
 
 interface Held {
   /** p: in flight; d: done */
   s: 'p' | 'd';
+  /** the in-flight lock's own token: one request's release cannot free another's lock */
+  t?: string;
   /** fingerprint of the request */
   f: string;
   /** the answer to replay; absent when it was done but could not be kept (too large, cut short) */
@@ -56,10 +58,14 @@ export class IdempotencyStore {
   }
 
   async begin(kvKey: string, fingerprint: string): Promise<IdempotencyBegin> {
-    const lock = JSON.stringify({ s: 'p', f: fingerprint } satisfies Held);
+    const lock = JSON.stringify({
+      s: 'p',
+      f: fingerprint,
+      t: randomBytes(12).toString('base64url'),
+    } satisfies Held);
     for (let attempt = 0; attempt < 3; attempt++) {
       if (await this.kv.set(kvKey, lock, { ttlMs: this.options.lockTtlMs, nx: true })) {
-        return { kind: 'proceed', ticket: { kvKey, fingerprint } };
+        return { kind: 'proceed', ticket: { kvKey, fingerprint, lock } };
       }
       const raw = await this.kv.get(kvKey);
       if (raw === null) continue; // released or expired in between: try to take it again
@@ -87,8 +93,11 @@ export class IdempotencyStore {
     await this.kv.set(ticket.kvKey, JSON.stringify(done), { ttlMs: this.options.ttlMs });
   }
 
-  /** Lets a retry through again (the request never got a real answer). */
+  /**
+   * Lets a retry through again (the request never got a real answer). Only this request's own
+   * lock is removed: if it ran out and a retry holds the key now, that lock stays.
+   */
   async release(ticket: IdempotencyTicket): Promise<void> {
-    await this.kv.del(ticket.kvKey);
+    await this.kv.delIfEquals(ticket.kvKey, ticket.lock);
   }
 }

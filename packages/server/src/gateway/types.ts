@@ -45,6 +45,8 @@ export interface StoredResponse {
 export interface IdempotencyTicket {
   kvKey: string;
   fingerprint: string;
+  /** the lock as this request took it (with its own token): released only while it is still there */
+  lock: string;
 }
 
 interface DecisionBase {
