@@ -219,6 +219,44 @@ describe('verifyWebhook', () => {
     );
   });
 
+  it('refuses an id that is not visible ASCII without "." (one that would sign like another id)', async () => {
+    const dedup = memoryDedupStore();
+    const sent = { ...headers(), 'webhook-id': 'evt_01ABC' };
+    sent['webhook-signature'] = v1(secret, 'evt_01ABC', NOW, body);
+    expect(await codeOf(verifyWebhook({ payload: body, headers: sent, secret, now: NOW, dedup }))).toBe(
+      'accepted',
+    );
+    // U+0141 is cut to 0x41 ('A') by a byte-wise encoding: the same signed bytes, a new dedup key
+    const disguised = { ...sent, 'webhook-id': 'evt_01\u0141BC' };
+    for (const payload of [body, Buffer.from(body)])
+      expect(await codeOf(verifyWebhook({ payload, headers: disguised, secret, now: NOW, dedup }))).toBe(
+        'invalid_signature',
+      );
+    const dotted = { ...headers(), 'webhook-id': 'evt.1' };
+    dotted['webhook-signature'] = v1(secret, 'evt.1', NOW, body);
+    expect(await codeOf(verifyWebhook({ payload: body, headers: dotted, secret, now: NOW }))).toBe(
+      'invalid_signature',
+    );
+  });
+
+  it('refuses a tolerance or dedup time that is not a finite number of seconds (NaN turned the checks off)', async () => {
+    const old = headers(1);
+    for (const toleranceSeconds of [Number.NaN, Number.POSITIVE_INFINITY, -1])
+      expect(() =>
+        verifyWebhookSignature({ payload: body, headers: old, secret, now: NOW, toleranceSeconds }),
+      ).toThrow(TypeError);
+    await expect(
+      verifyWebhook({
+        payload: body,
+        headers: headers(),
+        secret,
+        now: NOW,
+        dedup: memoryDedupStore(),
+        dedupTtlSeconds: Number.NaN,
+      }),
+    ).rejects.toThrow(TypeError);
+  });
+
   it('does not claim the id of a delivery it refuses', async () => {
     const dedup = memoryDedupStore();
     const forged = headers(NOW, v1(newSecret(), 'evt_1', NOW, body));

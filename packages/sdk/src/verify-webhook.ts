@@ -63,7 +63,12 @@ export function verifyWebhook<T = unknown>(input: VerifyWebhookInput): Promise<T
   // without a store no await is needed: a plain resolved promise is cheaper than an async function
   if (dedup === undefined) return Promise.resolve(event);
   const tolerance = input.toleranceSeconds ?? 300;
-  const ttl = Math.max(input.dedupTtlSeconds ?? DEFAULT_DEDUP_TTL, 2 * tolerance);
+  let ttl: number;
+  try {
+    ttl = Math.max(seconds(input.dedupTtlSeconds ?? DEFAULT_DEDUP_TTL, 'dedupTtlSeconds'), 2 * tolerance);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   return dedup.claim(id, ttl).then((first) => {
     if (!first) throw new WebhookVerificationError('duplicate');
     return event;
@@ -84,10 +89,13 @@ export function verifyWebhookSignature(
   const signatures = header(headers, fetchLike, 'webhook-signature', 'svix-signature');
   if (id === undefined || timestampText === undefined || signatures === undefined)
     throw new WebhookVerificationError('missing_header');
+  // The id is signed as bytes: a character beyond one byte would sign like another id and pass
+  // the dedup store as a new one. Visible ASCII without ".", as the sender makes them.
+  if (!validId(id)) throw new WebhookVerificationError('invalid_signature');
 
   const timestamp = parseTimestamp(timestampText);
   if (timestamp < 0) throw new WebhookVerificationError('invalid_signature');
-  const tolerance = input.toleranceSeconds ?? 300;
+  const tolerance = seconds(input.toleranceSeconds ?? 300, 'toleranceSeconds');
   const now = input.now ?? Math.floor(Date.now() / 1000);
   if (timestamp < now - tolerance) throw new WebhookVerificationError('timestamp_too_old');
   if (timestamp > now + tolerance) throw new WebhookVerificationError('timestamp_too_new');
@@ -213,6 +221,22 @@ function constantTimeEqual44(a: string, b: string): boolean {
 }
 
 /** Digits only, at most 12 of them (year 33658); -1 otherwise. */
+/** A setting in seconds: a finite number, 0 or more (a NaN would turn every check off). */
+function seconds(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new TypeError(`${name} must be a finite number of seconds, 0 or more`);
+  return value;
+}
+
+function validId(id: string): boolean {
+  if (id.length > 256) return false;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x2e) return false;
+  }
+  return true;
+}
+
 function parseTimestamp(text: string): number {
   if (text.length === 0 || text.length > 12) return -1;
   let n = 0;
