@@ -127,10 +127,20 @@ export const WebhookEndpointListQuery = ListQuery.extend({
   mode: z.enum(KEY_MODES).optional(),
 });
 
+/**
+ * Type prefixes only Gatehouse publishes under: a receiver must be able to trust that a
+ * `key.revoked` or a `webhook_endpoint.disabled` came from Gatehouse, not from a service
+ * holding `events:write`.
+ */
+export const RESERVED_EVENT_TYPE_PREFIXES = ['key.', 'webhook_endpoint.'] as const;
+
 export const PublishEventRequest = z.strictObject({
   account: AccountId.optional().describe('Operator keys only: the account the event belongs to'),
   mode: z.enum(KEY_MODES).optional(),
-  type: EventType,
+  type: EventType.refine(
+    (type) => !RESERVED_EVENT_TYPE_PREFIXES.some((prefix) => type.startsWith(prefix)),
+    'key.* and webhook_endpoint.* are reserved for the events Gatehouse publishes',
+  ),
   data: z.record(z.string(), z.unknown()).describe('The event’s payload object'),
 });
 export type PublishEventRequest = z.infer<typeof PublishEventRequest>;

@@ -30,6 +30,33 @@ describe('webhook endpoints: what an attacker tries', () => {
     await h?.close();
   });
 
+  it('refuses to publish an event under a type only Gatehouse publishes (key.*, webhook_endpoint.*)', async () => {
+    for (const type of [
+      'key.revoked',
+      'key.expiring',
+      'webhook_endpoint.disabled',
+      'webhook_endpoint.test',
+    ]) {
+      for (const key of [alice.secret, h.adminKey]) {
+        const res = await call(h, 'POST', '/v1/events', {
+          key,
+          body: {
+            type,
+            data: { object: { id: 'key_forged' } },
+            ...(key === h.adminKey ? { account: alice.accountId } : {}),
+          },
+        });
+        expect(res.status).toBe(400);
+        expect(res.body.error).toMatchObject({ code: 'parameter_invalid', param: 'type' });
+      }
+    }
+    const own = await call(h, 'POST', '/v1/events', {
+      key: alice.secret,
+      body: { type: 'keyring.updated', data: {} },
+    });
+    expect(own.status).toBe(200);
+  });
+
   it('another account’s endpoint and event are "no such object" on every route', async () => {
     const attempts = [
       ['GET', `/v1/webhook_endpoints/${aliceEndpoint}`, undefined],
