@@ -160,6 +160,28 @@ await describeWithRedis('RedisKv', () => {
         });
         expect(box.messages[0]).toBe('key_1');
       });
+
+      it('is not live while the subscriber connection is down, and asks for a resync once it is subscribed again', async () => {
+        const kv = await RedisKv.connect({ url: proxiedUrl, prefix: h.prefix });
+        h.track(kv);
+        const box = inbox();
+        let resyncs = 0;
+        await kv.subscribe('revocations', box.handler, () => {
+          resyncs++;
+        });
+        expect(kv.live).toBe(true);
+        await proxy.cut();
+        await eventually(() => expect(kv.live).toBe(false));
+        // published while the link is down: lost, which is why the subscriber must resync
+        const publisher = await h.open();
+        await publisher.publish('revocations', 'key_lost');
+        expect(resyncs).toBe(0);
+        await proxy.restore();
+        await eventually(() => expect(kv.live).toBe(true), 10_000);
+        expect(resyncs).toBe(1);
+        await publisher.publish('revocations', 'key_after');
+        expect(await box.received(1)).toEqual(['key_after']);
+      });
     });
   });
 });

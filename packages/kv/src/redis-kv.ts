@@ -32,6 +32,7 @@ interface ScriptedRedis extends Redis {
 
 interface Subscription {
   handler: (message: string) => void;
+  onResync: (() => void) | undefined;
 }
 
 interface ChannelState {
@@ -65,6 +66,9 @@ export class RedisKv implements Kv {
   #subscriber: Promise<Redis> | null = null;
   /** the subscriber once connected, so UNSUBSCRIBE can be sent without waiting a tick */
   #subscriberClient: Redis | null = null;
+  #subscriberLive = false;
+  /** the pub/sub connection was lost and has not subscribed again yet */
+  #subscriberLost = false;
   #closed = false;
 
   /** Connects to Redis; rejects within the connect timeout (2 s) when it is unreachable. */
@@ -139,20 +143,30 @@ export class RedisKv implements Kv {
     await this.#client.publish(this.#prefix + channel, message);
   }
 
-  async subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>> {
+  /** false until the pub/sub connection first subscribed, and from its loss until it subscribed again */
+  get live(): boolean {
+    return this.#subscriberLive;
+  }
+
+  async subscribe(
+    channel: string,
+    handler: (message: string) => void,
+    onResync?: () => void,
+  ): Promise<() => Promise<void>> {
     this.#assertOpen();
     const ch = this.#prefix + channel;
     let state = this.#channels.get(ch);
     if (!state) {
       const ready = this.#subscriberConnection().then(async (subscriber) => {
         await subscriber.subscribe(ch);
+        if (!this.#subscriberLost) this.#subscriberLive = true;
       });
       state = { subscriptions: new Set(), ready };
       this.#channels.set(ch, state);
     }
     const joined = state;
     // A fresh object per call: the same handler subscribed twice is two subscriptions.
-    const subscription: Subscription = { handler };
+    const subscription: Subscription = { handler, onResync };
     joined.subscriptions.add(subscription);
     try {
       await joined.ready;
@@ -221,6 +235,17 @@ export class RedisKv implements Kv {
       });
       subscriber.on('error', (error: Error) => this.#onError(error));
       subscriber.on('message', (channel: string, message: string) => this.#deliver(channel, message));
+      // Messages published while the connection is down are gone: not live from the loss until
+      // every channel is subscribed again, then every subscriber is told to resync.
+      subscriber.on('close', () => {
+        if (this.#subscriberClient !== subscriber) return;
+        this.#subscriberLive = false;
+        this.#subscriberLost = true;
+      });
+      subscriber.on('ready', () => {
+        if (!this.#subscriberLost || this.#closed) return;
+        void this.#resubscribe(subscriber);
+      });
       const connecting = connectOrFail(subscriber).then(() => {
         if (this.#closed) {
           subscriber.disconnect();
@@ -236,6 +261,26 @@ export class RedisKv implements Kv {
       this.#subscriber = connecting;
     }
     return this.#subscriber;
+  }
+
+  async #resubscribe(subscriber: Redis): Promise<void> {
+    try {
+      const channels = [...this.#channels.keys()];
+      if (channels.length > 0) await subscriber.subscribe(...channels);
+    } catch (error) {
+      this.#onError(toError(error)); // lost again: the next 'ready' tries again
+      return;
+    }
+    this.#subscriberLost = false;
+    this.#subscriberLive = true;
+    for (const state of this.#channels.values())
+      for (const subscription of [...state.subscriptions]) {
+        try {
+          subscription.onResync?.();
+        } catch (error) {
+          this.#onError(toError(error));
+        }
+      }
   }
 
   #deliver(channel: string, message: string): void {

@@ -12,8 +12,18 @@ export interface Kv {
   /** Milliseconds left before the key expires; -1 without a TTL; -2 when absent. */
   ttl(key: string): Promise<number>;
   publish(channel: string, message: string): Promise<void>;
-  /** Resolves once the subscription is live; returns an unsubscribe function. */
-  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Resolves once the subscription is live; returns an unsubscribe function. `onResync` is
+   * called when messages may have been missed (the connection was lost and is back), once the
+   * subscription is live again.
+   */
+  subscribe(
+    channel: string,
+    handler: (message: string) => void,
+    onResync?: () => void,
+  ): Promise<() => Promise<void>>;
+  /** false while published messages may be missed (Redis: the pub/sub connection is down) */
+  readonly live?: boolean;
   /**
    * Checks and consumes several fixed windows at once, atomically: when any window would go
    * over its limit nothing is consumed and `allowed` is false. `cost` (default 1, 0 to only
