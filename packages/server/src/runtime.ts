@@ -98,6 +98,7 @@ export async function createRuntime(parts: RuntimeParts): Promise<Runtime> {
     cacheTtlMs,
     onFailure: (f) => failedAuth.record(f),
     onSuccess: (row) => lastUsed.record(row.id, clock.now()),
+    onError: (err, what) => parts.logger?.error({ err }, what),
   });
   await authenticator.start();
   lastUsed.start();

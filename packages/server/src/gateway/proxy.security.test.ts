@@ -273,6 +273,19 @@ describe('proxy: what an attacker tries', () => {
     expect(g.upstream.received).toHaveLength(5);
   });
 
+  it('refuses a key changed behind its back within a second, though two caches stand in front of the store', async () => {
+    g = await createGatewayHarness(); // one instance, no bus: changes reach it only through the store
+    const k = await g.createKey({});
+    await g.h.runtime.authenticator.authenticate(k.secret, null); // the API read it at t
+    g.clock.advance(100);
+    await g.h.store.updateKey(k.id, { revokedAt: g.clock.now() }); // revoked by another process
+    g.clock.advance(800);
+    expect((await g.send('GET', '/v1/payments', { key: k.secret })).status).toBe(200); // t+900: still cached
+    g.clock.advance(200);
+    // t+1100: the gateway's cache may not outlive the authenticator's (read at t, one second)
+    expect((await g.send('GET', '/v1/payments', { key: k.secret })).status).toBe(401);
+  });
+
   it('never writes a query string, a key or a header value into the request log', async () => {
     g = await createGatewayHarness();
     await g.send('GET', `/v1/payments?card=4242424242424242&key=${g.secret}`, {

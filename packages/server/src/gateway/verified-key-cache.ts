@@ -5,7 +5,8 @@ import type { KeyAuthenticator } from '../services/key-authenticator.js';
 interface Verified {
   row: KeyRow;
   allows: (ip: string) => boolean;
-  at: number;
+  /** kept until then */
+  until: number;
 }
 
 /**
@@ -39,7 +40,7 @@ export class VerifiedKeyCache {
     const hit = this.bySecret.get(secret);
     if (hit === undefined) return undefined;
     const now = this.clock.now();
-    if (now - hit.at > this.ttlMs) {
+    if (now > hit.until) {
       this.forget(secret, hit.row.id);
       return undefined;
     }
@@ -50,12 +51,20 @@ export class VerifiedKeyCache {
     return row;
   }
 
-  remember(secret: string, row: KeyRow): void {
+  /**
+   * Keeps a verified row for the TTL, but never past `cacheUntil` (the end of its time in the
+   * authenticator's cache, counted from its read from the store): the two caches together
+   * stay no more than one of them behind the store. 0 (or a past time) keeps nothing.
+   */
+  remember(secret: string, row: KeyRow, cacheUntil = Number.POSITIVE_INFINITY): void {
+    const now = this.clock.now();
+    const until = Math.min(now + this.ttlMs, cacheUntil);
+    if (until <= now) return;
     if (this.bySecret.size >= this.maxEntries) {
       this.bySecret.clear();
       this.secretById.clear();
     }
-    this.bySecret.set(secret, { row, allows: compileAllowlist(row.ipAllowlist), at: this.clock.now() });
+    this.bySecret.set(secret, { row, allows: compileAllowlist(row.ipAllowlist), until });
     this.secretById.set(row.id, secret);
   }
 

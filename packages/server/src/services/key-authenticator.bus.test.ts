@@ -7,9 +7,17 @@ import type { InvalidationBus } from './key-authenticator.js';
 /** An in-process stand-in for PostgreSQL LISTEN/NOTIFY shared by several runtimes. */
 class FakeBus implements InvalidationBus {
   live = true;
+  /** publishes that fail before one goes through */
+  failing = 0;
+  published = 0;
   private readonly subs = new Map<string, Set<{ handler: (m: string) => void; onResync?: () => void }>>();
 
   async publish(channel: string, message: string): Promise<void> {
+    if (this.failing > 0) {
+      this.failing--;
+      throw new Error('bus unreachable');
+    }
+    this.published++;
     for (const sub of this.subs.get(channel) ?? []) sub.handler(message);
   }
 
@@ -63,7 +71,7 @@ async function twoInstances(bus?: FakeBus) {
     );
   /** a change the other instance is not told about (as if its message were lost) */
   const silentlyRevoke = () => h.store.updateKey(created.id, { revokedAt: h.clock.now() });
-  return { a, b, id: created.id, accepted, silentlyRevoke };
+  return { a, b, id: created.id, secret, accepted, silentlyRevoke };
 }
 
 describe('KeyAuthenticator over an invalidation bus (no Redis)', () => {
@@ -88,6 +96,48 @@ describe('KeyAuthenticator over an invalidation bus (no Redis)', () => {
     expect(await t.accepted(t.b)).toBe(true); // 30 s by default, not the 1 s of a lone instance
     bus.live = false;
     expect(await t.accepted(t.b)).toBe(false); // while down: anything older than 1 s is looked up again
+  });
+
+  it('does not cache a row read while an invalidation of it came in (the read may predate the change)', async () => {
+    const bus = new FakeBus();
+    const t = await twoInstances(bus);
+    h.clock.advance(31_000); // B's copy is old: its next check reads the store again
+    const read = h.store.findKeyByHash.bind(h.store);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reading: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      reading = resolve;
+    });
+    // B reads the row, then stalls before it caches it
+    h.store.findKeyByHash = async (hash: string) => {
+      const row = await read(hash);
+      reading();
+      await held;
+      return row;
+    };
+    const during = t.accepted(t.b);
+    await started;
+    h.store.findKeyByHash = read;
+    await t.a.keys.revoke(cliCaller, t.id, { reason: 'compromised' }); // B hears of it mid-read
+    release();
+    expect(await during).toBe(true); // the request that raced the revocation
+    expect(await t.accepted(t.b)).toBe(false); // but its stale row was not kept
+  });
+
+  it('still revokes when the invalidation cannot be published, and publishes it again later', async () => {
+    const bus = new FakeBus();
+    const t = await twoInstances(bus);
+    bus.failing = 1;
+    const revoked = await t.a.keys.revoke(cliCaller, t.id, { reason: 'compromised' });
+    expect(revoked.status).toBe('revoked');
+    expect(await t.accepted(t.a)).toBe(false);
+    const deadline = Date.now() + 3_000;
+    while (bus.published === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(bus.published).toBe(1);
+    expect(await t.accepted(t.b)).toBe(false);
   });
 
   it('drops every cached key when the bus resyncs after a reconnect', async () => {

@@ -15,7 +15,15 @@ export interface AuthFailure {
 }
 
 export type KeyCheck =
-  | { ok: true; row: KeyRow }
+  | {
+      ok: true;
+      row: KeyRow;
+      /**
+       * Until when a cache in front of this one may keep the row: the end of its time in this
+       * cache (from when it was read from the store), or 0 when it must not be kept at all.
+       */
+      cacheUntil: number;
+    }
   | { ok: false; reason: AuthFailureReason; row: KeyRow | null };
 
 interface CacheEntry {
@@ -57,7 +65,12 @@ export interface KeyAuthenticatorOptions {
   maxCacheEntries?: number;
   onFailure?: (failure: AuthFailure) => void;
   onSuccess?: (row: KeyRow) => void;
+  /** told when an invalidation could not be published (it is tried again a few times) */
+  onError?: (err: unknown, what: string) => void;
 }
+
+/** Waits before the retries of an invalidation that could not be published. */
+const PUBLISH_RETRY_MS = [200, 1_000, 5_000];
 
 /**
  * Turns a presented secret into a principal: parse and checksum first (a malformed key never
@@ -71,6 +84,12 @@ export class KeyAuthenticator {
   private readonly dropListeners = new Set<(keyId: string) => void>();
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly maxEntries: number;
+  /**
+   * Goes up with every drop. A lookup that saw it change while it read the store may hold a
+   * row from before the change that caused the drop: that row serves its own request but is
+   * not cached, or an invalidation that came during the read would be undone.
+   */
+  private generation = 0;
 
   constructor(private readonly options: KeyAuthenticatorOptions) {
     this.maxEntries = options.maxCacheEntries ?? 100_000;
@@ -93,10 +112,30 @@ export class KeyAuthenticator {
     this.unsubscribe = undefined;
   }
 
-  /** Tells every instance (this one included) to forget a key it may have cached. */
+  /**
+   * Tells every instance (this one included) to forget a key it may have cached. Called after
+   * the change is committed, so it does not fail: a publish that fails is tried again in the
+   * background, and the other instances' caches still end within their TTL.
+   */
   async invalidate(keyId: string): Promise<void> {
     this.drop(keyId);
-    await this.bus.publish(KEY_INVALIDATION_CHANNEL, keyId);
+    try {
+      await this.bus.publish(KEY_INVALIDATION_CHANNEL, keyId);
+    } catch (err) {
+      this.options.onError?.(err, 'key invalidation not published; trying again');
+      this.retryPublish(keyId, 0);
+    }
+  }
+
+  private retryPublish(keyId: string, attempt: number): void {
+    const wait = PUBLISH_RETRY_MS[attempt];
+    if (wait === undefined) {
+      this.options.onError?.(new Error('gave up'), 'key invalidation not published');
+      return;
+    }
+    setTimeout(() => {
+      this.bus.publish(KEY_INVALIDATION_CHANNEL, keyId).catch(() => this.retryPublish(keyId, attempt + 1));
+    }, wait).unref?.();
   }
 
   /**
@@ -112,9 +151,11 @@ export class KeyAuthenticator {
   private dropAll(): void {
     for (const keyId of [...this.hashById.keys()]) this.drop(keyId);
     this.cache.clear();
+    this.generation++;
   }
 
   private drop(keyId: string): void {
+    this.generation++;
     for (const listener of this.dropListeners) listener(keyId);
     const hash = this.hashById.get(keyId);
     if (hash !== undefined) {
@@ -134,22 +175,27 @@ export class KeyAuthenticator {
       this.bus.live === false
         ? Math.min(this.options.cacheTtlMs, this.options.cacheTtlWhileDownMs ?? 1_000)
         : this.options.cacheTtlMs;
+    let cacheUntil: number;
     if (entry === undefined || now - entry.fetchedAt > ttl) {
+      const generation = this.generation;
       const row = await this.lookup(secret, current.hash);
       if (row === undefined || row.type !== parsed.type || row.mode !== parsed.mode) {
         if (entry !== undefined) this.cache.delete(current.hash);
         return { ok: false, reason: 'not_found', row: null };
       }
       entry = { row, allows: compileAllowlist(row.ipAllowlist), fetchedAt: now };
-      this.remember(current.hash, entry);
-    }
+      if (this.generation === generation) {
+        this.remember(current.hash, entry);
+        cacheUntil = now + ttl;
+      } else cacheUntil = 0; // an invalidation came during the read
+    } else cacheUntil = entry.fetchedAt + ttl;
     const row = entry.row;
     if (row.revokedAt !== null && row.revokedAt <= now) return { ok: false, reason: 'revoked', row };
     if (row.expiresAt !== null && row.expiresAt <= now) return { ok: false, reason: 'expired', row };
     if (row.ipAllowlist.length > 0 && (ip === null || !entry.allows(ip))) {
       return { ok: false, reason: 'ip_not_allowed', row };
     }
-    return { ok: true, row };
+    return { ok: true, row, cacheUntil };
   }
 
   /**
@@ -174,6 +220,14 @@ export class KeyAuthenticator {
    * cached object: callers must not change it.
    */
   async authenticateRow(secret: string, ip: string | null): Promise<KeyRow> {
+    return (await this.authenticateForCache(secret, ip)).row;
+  }
+
+  /** `authenticateRow`, with until when a cache in front of this one may keep the row (0: not at all). */
+  async authenticateForCache(
+    secret: string,
+    ip: string | null,
+  ): Promise<{ row: KeyRow; cacheUntil: number }> {
     const result = await this.check(secret, ip);
     if (!result.ok) {
       this.options.onFailure?.({
@@ -185,7 +239,7 @@ export class KeyAuthenticator {
       throw new GatehouseError(result.reason === 'ip_not_allowed' ? 'ip_not_allowed' : 'invalid_api_key');
     }
     this.options.onSuccess?.(result.row);
-    return result.row;
+    return { row: result.row, cacheUntil: result.cacheUntil };
   }
 
   private async lookup(secret: string, currentHash: string): Promise<KeyRow | undefined> {

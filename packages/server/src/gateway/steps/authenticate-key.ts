@@ -19,10 +19,10 @@ export function authenticateKey(ctx: GatewayContext): StepResult | Promise<StepR
 async function lookUp(ctx: GatewayContext): Promise<StepResult> {
   const secret = ctx.secret as string;
   try {
-    const row = await ctx.parts.authenticator.authenticateRow(secret, ctx.clientIp);
+    const { row, cacheUntil } = await ctx.parts.authenticator.authenticateForCache(secret, ctx.clientIp);
     if (row.type === 'admin' || row.accountId === null || row.mode === null)
       return await failed(ctx, 'invalid_api_key');
-    ctx.parts.verified.remember(secret, row);
+    ctx.parts.verified.remember(secret, row, cacheUntil);
     ctx.key = row;
     return null;
   } catch (err) {
