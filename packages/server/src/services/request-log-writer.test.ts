@@ -150,6 +150,23 @@ describe('BatchingRequestLogWriter (SQLite)', () => {
     await writer.stop();
   });
 
+  it('rides out a short store outage at shutdown: the last write is tried again after a wait', async () => {
+    const store = flaky(await freshStore());
+    const logger = logSpy();
+    const writer = new BatchingRequestLogWriter({ store, clock: new FakeClock(), logger });
+    for (let i = 0; i < 5; i++) writer.record(entry());
+    store.failing = true;
+    setTimeout(() => {
+      store.failing = false; // back after 300 ms
+    }, 300);
+    await writer.stop();
+    expect(await allRows(store)).toHaveLength(5);
+    expect(logger.error).not.toHaveBeenCalledWith(
+      expect.objectContaining({ lost: expect.anything() }),
+      expect.anything(),
+    );
+  });
+
   it('keeps a failed batch for the next try and writes each line once', async () => {
     const store = flaky(await freshStore());
     const logger = logSpy();

@@ -195,7 +195,8 @@ export class BatchingRequestLogWriter implements RequestLogSink {
 
   /**
    * Stops the timers and writes every buffered line (graceful shutdown loses nothing while
-   * the store answers; a store that fails three times in a row is given up on, with an error).
+   * the store answers). A store that fails is tried again after 0.1, 0.5 and 2 s (a short
+   * outage, a failover); after that the lines are given up on, with an error.
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -205,9 +206,12 @@ export class BatchingRequestLogWriter implements RequestLogSink {
     this.flushTimer = undefined;
     this.retentionTimer = undefined;
     await this.retentionRun;
-    for (let attempt = 0; attempt < 3 && this.buffer.length + (this.flushing ? 1 : 0) > 0; attempt++) {
+    for (let attempt = 0; this.buffer.length + (this.flushing ? 1 : 0) > 0; attempt++) {
       await this.flushing;
       await this.flush();
+      const wait = SHUTDOWN_RETRY_MS[attempt];
+      if (this.buffer.length === 0 || wait === undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
     if (this.buffer.length > 0) {
       this.options.logger?.error({ lost: this.buffer.length }, 'request log lines lost at shutdown');
@@ -215,6 +219,9 @@ export class BatchingRequestLogWriter implements RequestLogSink {
     await this.options.batchWriter?.close();
   }
 }
+
+/** Waits before the retries of a shutdown's last write when the store fails. */
+const SHUTDOWN_RETRY_MS = [100, 500, 2_000];
 
 /** The row as stored: no query string, nothing key-shaped, bounded lengths, a finite latency. */
 function toStoredRow(e: RequestLogEntry): RequestLogRow {
