@@ -100,6 +100,12 @@ export const ERROR_CODES = {
     type: 'idempotency_error',
     message: 'A request with this idempotency key is still being processed.',
   },
+  webhook_secret_rotation_in_progress: {
+    status: 409,
+    type: 'invalid_request_error',
+    message:
+      'A rotated-out secret of this endpoint still signs. Rotate with expires_in_seconds 0 to end the old secrets now, or wait until previous_secret_expires_at.',
+  },
   idempotency_key_unreplayable: {
     status: 409,
     type: 'idempotency_error',

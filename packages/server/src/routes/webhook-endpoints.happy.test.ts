@@ -138,6 +138,15 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(rotated.body.previous_secret_expires_at).toBe(Math.floor(h.clock.now() / 1000) + 3600);
       const row = await h.store.getWebhookEndpoint(ep.id);
       expect(h.runtime.webhookSecretBox.open(row?.previousSecret ?? '', ep.id)).toBe(ep.secret);
+      // while the old secret still signs, another rotation with a grace period would end it
+      // early: refused, and nothing changes
+      const again = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/rotate_secret`, {
+        key: secret,
+        body: {},
+      });
+      expect(again.status).toBe(409);
+      expect(again.body.error.code).toBe('webhook_secret_rotation_in_progress');
+      expect((await h.store.getWebhookEndpoint(ep.id))?.secret).toBe(row?.secret);
       h.clock.advance(3600_000);
       const later = await call(h, 'GET', `/v1/webhook_endpoints/${ep.id}`, { key: secret });
       expect(later.body.previous_secret_expires_at).toBeNull();
@@ -146,6 +155,19 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         body: { expires_in_seconds: 0 },
       });
       expect(now.body.previous_secret_expires_at).toBeNull();
+      expect((await h.store.getWebhookEndpoint(ep.id))?.previousSecret).toBeNull();
+      // a leaked secret: rotate with 0 during a grace period ends every old secret at once
+      const graced = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/rotate_secret`, {
+        key: secret,
+        body: {},
+      });
+      expect(graced.status).toBe(200);
+      const leaked = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/rotate_secret`, {
+        key: secret,
+        body: { expires_in_seconds: 0 },
+      });
+      expect(leaked.status).toBe(200);
+      expect(leaked.body.previous_secret_expires_at).toBeNull();
       expect((await h.store.getWebhookEndpoint(ep.id))?.previousSecret).toBeNull();
     });
 

@@ -233,7 +233,10 @@ export class WebhookService {
 
   /**
    * A new secret (or v1a key pair) now; the old one keeps signing beside it for
-   * `expires_in_seconds` (default and maximum 24 h; 0 stops it at once).
+   * `expires_in_seconds` (default and maximum 24 h; 0 stops it at once). One rotation at a
+   * time: while a rotated-out secret still signs, a rotation that would keep the current one
+   * too is refused (409), since the older secret would stop before the time it was promised;
+   * a rotation with 0 ends every old secret now (a leaked secret).
    */
   async rotateSecret(
     caller: Caller,
@@ -245,6 +248,8 @@ export class WebhookService {
     const grace = input.expires_in_seconds ?? MAX_WEBHOOK_SECRET_GRACE_SECONDS;
     const result = await this.deps.store.transaction(async (tx) => {
       const row = await visibleEndpoint(caller, tx, id);
+      if (grace > 0 && row.previousSecret !== null && (row.previousSecretExpiresAt ?? 0) > now)
+        throw new GatehouseError('webhook_secret_rotation_in_progress');
       const material = this.newMaterial(row.signing);
       const next = (await tx.updateWebhookEndpoint(id, {
         secret: this.deps.secretBox.seal(material.secret, id),
