@@ -37,19 +37,10 @@ export const KEY_INVALIDATION_CHANNEL = 'keys:invalidate';
 
 /**
  * Where invalidations travel between instances: the kv's pub/sub (Redis), or another bus such
- * as PostgreSQL LISTEN/NOTIFY when there is no Redis.
+ * as PostgreSQL LISTEN/NOTIFY when there is no Redis. While it is not `live` the cache keeps
+ * keys for `cacheTtlWhileDownMs` at most; on a resync (a reconnect) everything cached goes.
  */
-export interface InvalidationBus {
-  publish(channel: string, message: string): Promise<void>;
-  /** `onResync`: messages may have been missed (a reconnect), so everything cached must go */
-  subscribe(
-    channel: string,
-    handler: (message: string) => void,
-    onResync?: () => void,
-  ): Promise<() => Promise<void>>;
-  /** false while messages may be missed; the cache then keeps keys for `cacheTtlWhileDownMs` at most */
-  readonly live?: boolean;
-}
+export type InvalidationBus = Pick<Kv, 'publish' | 'subscribe' | 'live'>;
 
 export interface KeyAuthenticatorOptions {
   store: Store;
