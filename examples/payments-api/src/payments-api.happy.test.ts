@@ -19,7 +19,7 @@ describe('payments api: what works', () => {
       metadata: { order: '17' },
     });
     expect(made.status).toBe(200);
-    expect(made.headers['request-id']).toBe(ACME.requestId);
+    expect(made.headers['request-id']).toMatch(/^req_/);
     expect(made.body).toMatchObject({
       object: 'payment',
       amount: 2000,
@@ -33,7 +33,7 @@ describe('payments api: what works', () => {
       failure_code: null,
       livemode: false,
       created: 1_767_000_000,
-      request_id: ACME.requestId,
+      request_id: made.headers['request-id'],
     });
     expect(made.body.id).toMatch(/^pi_[A-Za-z0-9]{24}$/);
     const got = await call(app, 'GET', `/v1/payments/${made.body.id}`);

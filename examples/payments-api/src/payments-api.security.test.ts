@@ -13,11 +13,7 @@ import {
   testClock,
 } from './test-kit/signed-request.js';
 
-const OTHER: Identity = {
-  ...ACME,
-  account: 'acct_01JOTHER000000000000000000',
-  requestId: 'req_01JOTHER000000000000000000',
-};
+const OTHER: Identity = { ...ACME, account: 'acct_01JOTHER000000000000000000' };
 
 describe('payments api: what an attacker tries', () => {
   let app: ReturnType<typeof createPaymentsApi>;
@@ -150,6 +146,17 @@ describe('payments api: what an attacker tries', () => {
       metadata: { order: '4242424242424241', phone: '+1 415 555 0100', ref: '1234567890123456789012345' },
     });
     expect(ok.status).toBe(200);
+  });
+
+  it('refuses a signed request it has already seen (a replay inside the time window)', async () => {
+    const headers = gatehouseHeaders('POST', '/v1/payments');
+    const body = { amount: 100, currency: 'usd', source: 'tok_visa' };
+    expect((await call(app, 'POST', '/v1/payments', body, { headers })).status).toBe(200);
+    const again = await call(app, 'POST', '/v1/payments', { ...body, amount: 99_999 }, { headers });
+    expect(again.status).toBe(401);
+    expect(again.body.error.code).toBe('gatehouse_signature_invalid');
+    expect(logs).toContain('"reason":"replayed"');
+    expect((await call(app, 'GET', '/v1/payments')).body.data).toHaveLength(1);
   });
 
   it('does not log bodies, signatures or identities beyond the reason', async () => {

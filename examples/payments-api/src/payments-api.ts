@@ -57,6 +57,9 @@ export function createPaymentsApi(options: PaymentsApiOptions): FastifyInstance 
   const clock = options.clock ?? { now: () => Date.now() };
   const seconds = () => Math.floor(clock.now() / 1000);
   const ledger = new Ledger();
+  // A signed request is good for the tolerance both ways: one seen inside that time is a
+  // replay (captured between Gatehouse and this API), refused like an unsigned one.
+  const seen = new SeenRequestIds(2 * (options.toleranceSeconds ?? 300));
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -110,7 +113,7 @@ export function createPaymentsApi(options: PaymentsApiOptions): FastifyInstance 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Cache-Control', 'no-store');
     try {
-      request.gatehouse = verifyGatehouseRequest({
+      const verified = verifyGatehouseRequest({
         headers: request.headers,
         method: request.method,
         path: request.url,
@@ -118,9 +121,12 @@ export function createPaymentsApi(options: PaymentsApiOptions): FastifyInstance 
         now: seconds(),
         ...(options.toleranceSeconds !== undefined ? { toleranceSeconds: options.toleranceSeconds } : {}),
       });
+      if (!seen.first(verified.requestId, seconds())) throw new Replayed();
+      request.gatehouse = verified;
     } catch (err) {
-      if (!(err instanceof GatehouseSignatureError)) throw err;
-      request.log.warn({ reason: err.code }, 'request without a valid Gatehouse-Signature');
+      if (!(err instanceof GatehouseSignatureError) && !(err instanceof Replayed)) throw err;
+      const reason = err instanceof Replayed ? 'replayed' : err.code;
+      request.log.warn({ reason }, 'request without a valid Gatehouse-Signature');
       throw new PaymentsError(
         401,
         'authentication_error',
@@ -359,4 +365,24 @@ export async function startPaymentsApi(
   const bound = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
   return { app, url, close: () => app.close() };
+}
+
+/** A signed request whose id was seen before (within the signature's time window). */
+class Replayed extends Error {}
+
+/** Request ids seen in the last `ttlSeconds`, oldest first (so the expired ones are at the front). */
+class SeenRequestIds {
+  readonly #until = new Map<string, number>();
+  constructor(private readonly ttlSeconds: number) {}
+
+  /** true the first time an id is seen within the TTL */
+  first(id: string, now: number): boolean {
+    for (const [old, until] of this.#until) {
+      if (until > now) break;
+      this.#until.delete(old);
+    }
+    if (this.#until.has(id)) return false;
+    this.#until.set(id, now + this.ttlSeconds);
+    return true;
+  }
 }

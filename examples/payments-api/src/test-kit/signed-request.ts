@@ -10,7 +10,6 @@ export interface Identity {
   keyId: string;
   mode: string;
   scopes: string;
-  requestId: string;
 }
 
 export const ACME: Identity = {
@@ -18,18 +17,26 @@ export const ACME: Identity = {
   keyId: 'key_01JACME0000000000000000000',
   mode: 'test',
   scopes: '*',
-  requestId: 'req_01JACME0000000000000000000',
 };
+
+let sequence = 0;
+
+/** A new request id, as Gatehouse gives every request one (the API refuses one it has seen). */
+export function freshRequestId(): string {
+  sequence++;
+  return `req_01JTEST${String(sequence).padStart(18, '0')}`;
+}
 
 /** The headers Gatehouse adds upstream, signed as documented (independently of the SDK). */
 export function gatehouseHeaders(
   method: string,
   path: string,
   who: Identity = ACME,
-  options: { secret?: string; t?: number } = {},
+  options: { secret?: string; t?: number; requestId?: string } = {},
 ): Record<string, string> {
   const t = options.t ?? TEST_NOW;
-  const s = [t, method.toUpperCase(), path, who.account, who.keyId, who.mode, who.scopes, who.requestId].join(
+  const requestId = options.requestId ?? freshRequestId();
+  const s = [t, method.toUpperCase(), path, who.account, who.keyId, who.mode, who.scopes, requestId].join(
     '\n',
   );
   const v1 = createHmac('sha256', options.secret ?? TEST_SECRET)
@@ -40,7 +47,7 @@ export function gatehouseHeaders(
     'gatehouse-key-id': who.keyId,
     'gatehouse-mode': who.mode,
     'gatehouse-scopes': who.scopes,
-    'request-id': who.requestId,
+    'request-id': requestId,
     'gatehouse-signature': `t=${t},v1=${v1}`,
   };
 }
