@@ -46,4 +46,16 @@ describe('key.expiring notices', () => {
     expect(text).not.toContain(expiring.body.secret);
     expect(text).not.toContain('"secret":');
   });
+
+  it('sends a key made with less than a day left one notice, the 1-day one', async () => {
+    const { accountId, secret } = await setupAccount(h);
+    const short = await call(h, 'POST', '/v1/keys', { key: secret, body: { expires_in_seconds: 12 * 3600 } });
+    const notifier = new KeyExpiryNotifier({ store: h.store, clock: h.clock });
+    expect(await notifier.runOnce()).toBe(1);
+    expect(await notifier.runOnce()).toBe(0);
+    const sent = (await h.store.listEvents({ accountId, type: 'key.expiring' }, { limit: 10 })).data;
+    expect(sent.map((e) => `${(e.data['object'] as { id: string }).id}:${e.data['notice']}`)).toEqual([
+      `${short.body.id}:1d`,
+    ]);
+  });
 });

@@ -77,6 +77,10 @@ export class KeyExpiryNotifier {
               createdAt: now,
             });
             if (!first) return false;
+            // already inside a closer notice's window (a key made with less than a day left):
+            // that one is sent, this one only recorded, so the key gets one notice, rightly named
+            if (KEY_EXPIRY_NOTICES.some((n) => n.withinMs < withinMs && expiresAt - now <= n.withinMs))
+              return false;
             const maxAge = (await tx.getAccount(accountId))?.maxKeyAgeDays ?? DEFAULT_MAX_KEY_AGE_DAYS;
             await writeEvent(
               tx,
