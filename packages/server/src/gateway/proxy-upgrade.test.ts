@@ -410,6 +410,43 @@ describe('proxy upgrade (WebSocket): what is refused and how', () => {
     expect(up.connections).toBe(0);
   });
 
+  it('survives a client that resets while a request offering h2c to an owned path is answered', async () => {
+    const { gatewayServerFactory } = await import('./server-factory.js');
+    const server = gatewayServerFactory({ handle: () => {}, close: async () => {} }, undefined, {
+      handle: () => {},
+      close: async () => {},
+    } as never)((_req, res) => {
+      setTimeout(() => res.end('late'), 200); // a slow answer: the client is gone by then
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await new Promise<void>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+          setTimeout(() => {
+            socket.resetAndDestroy();
+            resolve();
+          }, 50);
+        });
+      });
+      await new Promise((r) => setTimeout(r, 400)); // the answer is written to a reset socket
+      const again = await new Promise<string>((resolve) => {
+        let out = '';
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n'),
+        );
+        socket.on('data', (d) => {
+          out += d;
+        });
+        socket.on('close', () => resolve(out));
+      });
+      expect(again).toContain('late');
+    } finally {
+      server.close();
+    }
+  });
+
   it('answers 404 for an upgrade on a path Gatehouse owns, without asking the upstream', async () => {
     await setup();
     const res = await refused(`${g.url}/v1/keys`, g.secret);

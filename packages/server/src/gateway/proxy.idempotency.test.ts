@@ -207,6 +207,30 @@ describe('proxy: idempotency', () => {
     expect(g.upstream.received).toHaveLength(1);
   });
 
+  it('answers an idempotent chunked body over the cap with 413 as soon as it passes the cap', async () => {
+    g = await createGatewayHarness({ config: { idempotency_max_body_bytes: 4096 } });
+    const slowly = async function* () {
+      for (let i = 0; i < 100; i++) {
+        yield Buffer.alloc(1024, 0x61);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const t0 = performance.now();
+    const res = await request(`${g.url}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${g.secret}`, 'idempotency-key': 'order-endless', ...json },
+      body: slowly(),
+    }).catch(() => null);
+    const took = performance.now() - t0;
+    if (res !== null) {
+      expect(res.statusCode).toBe(413);
+      await res.body.dump();
+    }
+    expect(took).toBeLessThan(1_000); // not the 2 s the whole body takes to arrive
+    expect(g.log.at(-1)).toMatchObject({ status: 413, errorCode: 'body_too_large' });
+    expect(g.upstream.received).toHaveLength(0);
+  });
+
   it('refuses an invalid Idempotency-Key with 400', async () => {
     g = await createGatewayHarness();
     for (const key of ['x'.repeat(256), 'tab\there', 'ümlaut']) {

@@ -33,6 +33,10 @@ export function gatewayServerFactory(
         // offer, on a connection that closes after the answer; a WebSocket handshake there is
         // refused by the upgrade proxy (404).
         if (isOwnedPath(req.url ?? '/') && !isWebSocket(req) && !declaresBody(req) && head.length === 0) {
+          // node:http stopped watching this socket when it emitted 'upgrade': its errors (a
+          // client reset) and an idle client are ours to end
+          socket.on('error', () => socket.destroy());
+          (socket as Socket).setTimeout(UPGRADE_FALLBACK_TIMEOUT_MS, () => socket.destroy());
           const res = new ServerResponse(req);
           res.shouldKeepAlive = false;
           res.assignSocket(socket as Socket);
@@ -49,6 +53,9 @@ export function gatewayServerFactory(
     return server;
   };
 }
+
+/** How long a request answered on an upgrade socket may take before the socket is closed. */
+const UPGRADE_FALLBACK_TIMEOUT_MS = 60_000;
 
 function declaresBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];

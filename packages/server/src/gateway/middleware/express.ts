@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayEngine } from '../engine.js';
 import { readCappedBody } from '../read-capped-body.js';
+import { CLIENT_GONE } from '../record-request.js';
 import type {
   GatewayDecision,
   GatewayHeaders,
@@ -79,9 +80,25 @@ export function gatehouseExpress(engine: GatewayEngine, options: GatehouseExpres
     let body: Buffer | string;
     if (req.body !== undefined || req._body === true) body = bodyBytes(req.body);
     else {
-      const raw = await readCappedBody(req, maxBody);
+      let raw: Buffer | null;
+      try {
+        raw = await readCappedBody(req, maxBody);
+      } catch {
+        // the client went away before its body was whole: its line says so (nginx's 499)
+        engine.record(
+          decision,
+          method,
+          CLIENT_GONE,
+          createdAt,
+          performance.now() - start,
+          req.headers['user-agent'],
+          null,
+        );
+        return false;
+      }
       if (raw === null) {
         decision = engine.refusal('body_too_large', decision);
+        res.setHeader('connection', 'close'); // the rest of the body was not read
         sendRefusal(res, decision);
         return false;
       }

@@ -146,20 +146,25 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
   };
 }
 
-/** Reads a copy of an answer to its end; null once it is over `cap` bytes (then only drained). */
+/**
+ * Reads a copy of an answer to its end; null as soon as it is over `cap` bytes (the copy is
+ * then cancelled, so the tee stops keeping the rest of the answer for it).
+ */
 async function keepCopy(stream: ReadableStream<Uint8Array>, cap: number): Promise<Buffer | null> {
   const reader = stream.getReader();
-  let chunks: Buffer[] | null = [];
+  const chunks: Buffer[] = [];
   let size = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (chunks === null) continue;
     size += value.length;
-    if (size > cap) chunks = null;
-    else chunks.push(Buffer.from(value));
+    if (size > cap) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(Buffer.from(value));
   }
-  return chunks === null ? null : Buffer.concat(chunks);
+  return Buffer.concat(chunks);
 }
 
 /**
