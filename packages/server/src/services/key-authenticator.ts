@@ -81,6 +81,7 @@ export class KeyAuthenticator {
    * not cached, or an invalidation that came during the read would be undone.
    */
   private generation = 0;
+  private stopped = false;
 
   constructor(private readonly options: KeyAuthenticatorOptions) {
     this.maxEntries = options.maxCacheEntries ?? 100_000;
@@ -99,6 +100,7 @@ export class KeyAuthenticator {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.unsubscribe?.();
     this.unsubscribe = undefined;
   }
@@ -120,11 +122,13 @@ export class KeyAuthenticator {
 
   private retryPublish(keyId: string, attempt: number): void {
     const wait = PUBLISH_RETRY_MS[attempt];
+    if (this.stopped) return;
     if (wait === undefined) {
       this.options.onError?.(new Error('gave up'), 'key invalidation not published');
       return;
     }
     setTimeout(() => {
+      if (this.stopped) return;
       this.bus.publish(KEY_INVALIDATION_CHANNEL, keyId).catch(() => this.retryPublish(keyId, attempt + 1));
     }, wait).unref?.();
   }

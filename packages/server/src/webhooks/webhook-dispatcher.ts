@@ -131,6 +131,8 @@ export class WebhookDispatcher {
   /** the next claim a rate-limited endpoint asked for (see #claimAt) */
   #claimTimer: NodeJS.Timeout | undefined;
   #claimTimerAt = 0;
+  /** the slots asked for and not reached yet (one per rate-limited pump that gave deliveries back) */
+  #slots: number[] = [];
   #revalidatedAt = 0;
   /** the last claim filled its room: more may be due at once */
   #moreDue = false;
@@ -197,6 +199,7 @@ export class WebhookDispatcher {
     this.#running = false;
     clearTimeout(this.#claimTimer);
     this.#claimTimer = undefined;
+    this.#slots = [];
     this.#wakeLoop?.();
     this.#o.outbox?.notify();
     await this.#loop;
@@ -241,8 +244,10 @@ export class WebhookDispatcher {
     while (this.#running) {
       try {
         await this.#revalidate();
-        this.#claimAgain = false;
-        if (this.#wantsMore()) await this.#claim(Math.min(this.#room(), this.#o.batchSize));
+        if (this.#wantsMore()) {
+          this.#claimAgain = false;
+          await this.#claim(Math.min(this.#room(), this.#o.batchSize));
+        }
       } catch (err) {
         this.#moreDue = false;
         this.#o.logger?.error({ err }, 'webhook claim failed');
@@ -357,6 +362,12 @@ export class WebhookDispatcher {
     } = await this.#outbox().claim(this.owner, claimedAt, room, this.#o.leaseMs, skip);
     this.#moreDue = claimed.length === room;
     this.#skipped = this.#moreDue || skip.length === 0 ? new Set() : new Set(skip);
+    // one that ran down while the claim was under way is not pumped again to notice it
+    for (const endpointId of this.#skipped) {
+      if ((this.#queues.get(endpointId)?.length ?? 0) >= this.#full) continue;
+      this.#skipped.delete(endpointId);
+      this.#claimAgain = true;
+    }
     if (claimed.length === 0) return 0;
     const bodies = new Map(events.map((e) => [e.id, eventPayload(e)]));
     const now = clock.now();
@@ -385,6 +396,7 @@ export class WebhookDispatcher {
       if (holding !== undefined) {
         // still here from an earlier claim whose lease ran out: the claim renewed that lease
         holding.leaseUntil = leaseUntil;
+        holding.delivery = delivery; // as it is now (another worker may have attempted it meanwhile)
         continue;
       }
       const target = targets.get(delivery.endpointId);
@@ -524,19 +536,27 @@ export class WebhookDispatcher {
    * claim found: its deliveries were given back due then, and would otherwise wait for a poll.
    */
   #claimAt(at: number): void {
+    this.#slots.push(at);
     if (this.#claimTimer !== undefined && this.#claimTimerAt <= at) return;
+    this.#armClaimTimer(at);
+  }
+
+  /** The timer for the earliest slot asked for; when it fires, the next one is armed. */
+  #armClaimTimer(at: number): void {
     clearTimeout(this.#claimTimer);
     this.#claimTimerAt = at;
     // a timer can fire a little early by the clock (it counts from the event loop's cached
     // time): a claim then would find the slot not yet open, so it waits on
     const fire = () => {
-      const left = at - this.#o.clock.now();
-      if (left > 0) {
-        this.#claimTimer = setTimeout(fire, left);
+      const now = this.#o.clock.now();
+      if (at > now) {
+        this.#claimTimer = setTimeout(fire, at - now);
         this.#claimTimer.unref?.();
         return;
       }
       this.#claimTimer = undefined;
+      this.#slots = this.#slots.filter((slot) => slot > now);
+      if (this.#slots.length > 0) this.#armClaimTimer(Math.min(...this.#slots));
       this.#claimAgain = true;
       if (this.#claimNow()) this.#wakeLoop?.();
     };
