@@ -594,6 +594,30 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       },
     );
 
+    it.skipIf(!available)(
+      'claims for every rate-limited endpoint when its own slot opens',
+      async () => {
+        const slower = new WebhookReceiver();
+        const slowerBase = await slower.start();
+        try {
+          await endpoint({ rate_limit_per_second: 10 });
+          await endpoint({ url: `${slowerBase}/hook`, rate_limit_per_second: 4 });
+          for (let i = 0; i < 5; i++) await publish(); // to both
+          const worker = dispatcher({ clock: { now: () => Date.now() }, pollMs: 5_000 });
+          const t0 = performance.now();
+          worker.start();
+          await Promise.all([receiver.waitFor(5), slower.waitFor(5)]);
+          const took = performance.now() - t0;
+          await worker.stop();
+          // 4 × 250 ms for the slower one; a slot left waiting for a poll would take 5 s more
+          expect(took).toBeLessThan(3_500);
+        } finally {
+          await slower.close();
+        }
+      },
+      30_000,
+    );
+
     it.skipIf(!available)('holds an endpoint to its delivery rate', async () => {
       const ep = await endpoint({ rate_limit_per_second: 2 });
       for (let i = 0; i < 3; i++) await publish();
