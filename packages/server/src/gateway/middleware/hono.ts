@@ -129,7 +129,7 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
           );
         // the answer was cut short: it was sent, perhaps in part, so a retry is refused
         const cutShort = () => engine.completeIdempotency(t, null);
-        const copy = keepCopy(toKeep, engine.config.idempotency_max_response_bytes);
+        const copy = readCapped(toKeep, engine.config.idempotency_max_response_bytes);
         // An answer made whole (c.json, c.text) is copied at once: it is kept before the client
         // has it, so a retry right after it is replayed. A stream is kept when it ends.
         const early = await Promise.race([
@@ -147,10 +147,13 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
 }
 
 /**
- * Reads a copy of an answer to its end; null as soon as it is over `cap` bytes (the copy is
- * then cancelled, so the tee stops keeping the rest of the answer for it).
+ * Reads a stream to its end; null as soon as it is over `cap` bytes (the stream is then
+ * cancelled: the rest is not read, and a tee stops keeping it for this branch).
  */
-async function keepCopy(stream: ReadableStream<Uint8Array>, cap: number): Promise<Buffer | null> {
+async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  cap: number,
+): Promise<Buffer<ArrayBuffer> | null> {
   const reader = stream.getReader();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -178,20 +181,8 @@ async function readCappedBody(c: HonoLikeContext, max: number): Promise<Buffer |
   const stream = c.req.raw.body;
   if (cache === undefined || Object.keys(cache).length > 0 || stream === null)
     return Buffer.from(await c.req.arrayBuffer()); // read already, or no body
-  const reader = stream.getReader();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(Buffer.from(value));
-  }
-  const body = Buffer.concat(chunks);
+  const body = await readCapped(stream, max);
+  if (body === null) return null;
   cache.arrayBuffer = Promise.resolve(body.buffer.slice(body.byteOffset, body.byteOffset + body.length));
   return body;
 }
