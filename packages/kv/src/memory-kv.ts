@@ -207,8 +207,7 @@ export class MemoryKv implements Kv {
         }
         windowResults[i] = { limit, windowMs, remaining: Math.max(0, limit - count), resetMs: resetAt - now };
       }
-      // a single key's own answer is the overall one (the call has only it)
-      results[k] = { allowed: limits.length === 1 ? allowed : (own[k] as boolean), results: windowResults };
+      results[k] = { allowed: own[k] as boolean, results: windowResults };
     }
     return { allowed, results };
   }

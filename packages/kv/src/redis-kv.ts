@@ -212,10 +212,7 @@ export class RedisKv implements Kv {
         }),
       };
     });
-    const allowed = reply[0] === 1;
-    // a single key's own answer is the overall one (the call has only it)
-    if (results.length === 1) (results[0] as RateLimitResult).allowed = allowed;
-    return { allowed, results };
+    return { allowed: reply[0] === 1, results };
   }
 
   async close(): Promise<void> {

@@ -516,10 +516,7 @@ export class WebhookDispatcher {
         });
       this.#inFlight.add(task);
     }
-    if (queue.length === 0) {
-      this.#queues.delete(endpointId);
-      this.#starved.delete(endpointId);
-    }
+    if (queue.length === 0) this.#dropQueue(endpointId);
     if (queue.length < this.#full && this.#skipped.delete(endpointId)) {
       // left out of a claim that came back short: what is due for it is claimed now
       this.#claimAgain = true;
@@ -688,22 +685,18 @@ export class WebhookDispatcher {
       else succeeded.push(c.input);
     }
     try {
-      await this.#flushParts(succeeded, rest);
+      await Promise.all([
+        succeeded.length > 0 &&
+          this.#record(async () => ({
+            recorded: (await this.#outbox().completeSucceeded(succeeded)).length,
+            disabled: [],
+          })),
+        rest.length > 0 && this.#record(() => this.#o.store.transaction((tx) => this.#write(tx, rest))),
+      ]);
     } finally {
       // written, or left to the leases after the last try
       for (const c of batch) this.#holding.delete(c.input.attempt.deliveryId);
     }
-  }
-
-  async #flushParts(succeeded: CompleteAttemptInput[], rest: Completion[]): Promise<void> {
-    await Promise.all([
-      succeeded.length > 0 &&
-        this.#record(async () => ({
-          recorded: (await this.#outbox().completeSucceeded(succeeded)).length,
-          disabled: [],
-        })),
-      rest.length > 0 && this.#record(() => this.#o.store.transaction((tx) => this.#write(tx, rest))),
-    ]);
   }
 
   async #record(write: () => Promise<{ recorded: number; disabled: string[] }>): Promise<void> {
