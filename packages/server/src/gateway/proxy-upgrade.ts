@@ -324,7 +324,7 @@ function closeWith(gone: Duplex, other: Duplex): void {
 }
 
 /** Content-Length above zero or any Transfer-Encoding: the request carries a body. */
-function declaresBody(req: IncomingMessage): boolean {
+export function declaresBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = req.headers['content-length'];
   return length !== undefined && Number(length) !== 0;

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isOwnedPath } from './owned-paths.js';
 import type { GatewayProxy } from './proxy.js';
-import type { GatewayUpgradeProxy } from './proxy-upgrade.js';
+import { declaresBody, type GatewayUpgradeProxy } from './proxy-upgrade.js';
 
 /**
  * A Fastify `serverFactory`: one node:http(s) server whose request listener hands the paths
@@ -56,11 +56,6 @@ export function gatewayServerFactory(
 
 /** How long a request answered on an upgrade socket may take before the socket is closed. */
 const UPGRADE_FALLBACK_TIMEOUT_MS = 60_000;
-
-function declaresBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
 
 function isWebSocket(req: IncomingMessage): boolean {
   return (req.headers.upgrade ?? '').toLowerCase().includes('websocket');
