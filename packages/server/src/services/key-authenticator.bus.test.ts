@@ -127,6 +127,38 @@ describe('KeyAuthenticator over an invalidation bus (no Redis)', () => {
     expect(await t.accepted(t.b)).toBe(false); // but its stale row was not kept
   });
 
+  it("caches a row read while another key's invalidation came in", async () => {
+    const bus = new FakeBus();
+    const t = await twoInstances(bus);
+    const account = await t.a.accounts.create(cliCaller, { name: 'Other' });
+    const other = await t.a.keys.create(cliCaller, { type: 'secret', account: account.id, mode: 'test' });
+    h.clock.advance(31_000); // B's copy is old: its next check reads the store again
+    const read = h.store.findKeyByHash.bind(h.store);
+    let reads = 0;
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reading: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      reading = resolve;
+    });
+    h.store.findKeyByHash = async (hash: string) => {
+      reads++;
+      const row = await read(hash);
+      reading();
+      await held;
+      return row;
+    };
+    const during = t.accepted(t.b);
+    await started;
+    await t.a.keys.revoke(cliCaller, other.id, { reason: 'compromised' }); // another key, mid-read
+    release();
+    expect(await during).toBe(true);
+    expect(await t.accepted(t.b)).toBe(true);
+    expect(reads).toBe(1); // the second check was served from the cache
+  });
+
   it('still revokes when the invalidation cannot be published, and publishes it again later', async () => {
     const bus = new FakeBus();
     const t = await twoInstances(bus);

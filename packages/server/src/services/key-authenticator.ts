@@ -60,6 +60,11 @@ export interface KeyAuthenticatorOptions {
   onError?: (err: unknown, what: string) => void;
 }
 
+/** drops remembered for lookups under way (a lookup that outlasts more of them is not cached) */
+const DROP_LOG = 256;
+/** in the drop log: every key was dropped (a resync) */
+const ALL_KEYS = '';
+
 /** Waits before the retries of an invalidation that could not be published. */
 const PUBLISH_RETRY_MS = [200, 1_000, 5_000];
 
@@ -76,11 +81,13 @@ export class KeyAuthenticator {
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly maxEntries: number;
   /**
-   * Goes up with every drop. A lookup that saw it change while it read the store may hold a
-   * row from before the change that caused the drop: that row serves its own request but is
-   * not cached, or an invalidation that came during the read would be undone.
+   * Goes up with every drop. A lookup during which its own key was dropped (or everything was)
+   * may hold a row from before the change that caused the drop: that row serves its own request
+   * but is not cached, or an invalidation that came during the read would be undone.
    */
   private generation = 0;
+  /** the key dropped at each of the last DROP_LOG generations (at `generation % DROP_LOG`) */
+  private readonly dropLog: string[] = new Array<string>(DROP_LOG).fill(ALL_KEYS);
   private stopped = false;
 
   constructor(private readonly options: KeyAuthenticatorOptions) {
@@ -146,17 +153,32 @@ export class KeyAuthenticator {
   private dropAll(): void {
     for (const keyId of [...this.hashById.keys()]) this.drop(keyId);
     this.cache.clear();
-    this.generation++;
+    this.logDrop(ALL_KEYS);
   }
 
   private drop(keyId: string): void {
-    this.generation++;
+    this.logDrop(keyId);
     for (const listener of this.dropListeners) listener(keyId);
     const hash = this.hashById.get(keyId);
     if (hash !== undefined) {
       this.cache.delete(hash);
       this.hashById.delete(keyId);
     }
+  }
+
+  private logDrop(keyId: string): void {
+    this.generation++;
+    this.dropLog[this.generation % DROP_LOG] = keyId;
+  }
+
+  /** Whether `keyId` (or every key) was dropped after `generation`; true when that is too long ago to tell. */
+  private droppedSince(generation: number, keyId: string): boolean {
+    if (this.generation - generation >= DROP_LOG) return true;
+    for (let g = generation + 1; g <= this.generation; g++) {
+      const dropped = this.dropLog[g % DROP_LOG];
+      if (dropped === keyId || dropped === ALL_KEYS) return true;
+    }
+    return false;
   }
 
   /** Checks a secret without side effects on the cache's callers; used by verify and authenticate. */
@@ -179,7 +201,7 @@ export class KeyAuthenticator {
         return { ok: false, reason: 'not_found', row: null };
       }
       entry = { row, allows: compileAllowlist(row.ipAllowlist), fetchedAt: now };
-      if (this.generation === generation) {
+      if (!this.droppedSince(generation, row.id)) {
         this.remember(current.hash, entry);
         cacheUntil = now + ttl;
       } else cacheUntil = 0; // an invalidation came during the read
