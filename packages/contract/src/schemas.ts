@@ -33,7 +33,13 @@ export const RateLimitWindow = z.strictObject({
     .min(1)
     .max(30 * 24 * 3600),
 });
-export const RateLimits = z.array(RateLimitWindow).max(5);
+/** Up to five windows, each of its own length (two limits over one window would contradict each other). */
+export const RateLimits = z
+  .array(RateLimitWindow)
+  .max(5)
+  .refine((windows) => new Set(windows.map((w) => w.window_seconds)).size === windows.length, {
+    message: 'each window_seconds may appear only once',
+  });
 
 export const AccountId = z.string().regex(idPattern('acct'), 'must be an account id (acct_…)');
 export const KeyId = z.string().regex(idPattern('key'), 'must be a key id (key_…)');

@@ -47,6 +47,15 @@ describe('gateway configuration', () => {
       [{ routes: [{ path: '/v1/x', scope: 'payments:admin' }] }, 'routes.0.scope'],
       [{ allowed_origins: ['https://shop.example/path'] }, 'allowed_origins.0'],
       [{ rate_limits: [{ limit: 0, window_seconds: 1 }] }, 'rate_limits.0.limit'],
+      [
+        {
+          rate_limits: [
+            { limit: 1, window_seconds: 1 },
+            { limit: 2, window_seconds: 1 },
+          ],
+        },
+        'rate_limits',
+      ],
       [{ browser_secret_keys: 'maybe' }, 'browser_secret_keys'],
     ] as const) {
       expect(() => parseGatewayConfig(input)).toThrow(ConfigError);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { RateLimitWindow, Scope } from '@gatehouse/contract';
+import { RateLimits, RateLimitWindow, Scope } from '@gatehouse/contract';
 import { z } from 'zod';
 import { ConfigError } from '../config.js';
 
@@ -38,10 +38,7 @@ export const GatewayConfigSchema = z.strictObject({
   /** origins from which publishable keys may be used on public routes */
   allowed_origins: z.array(Origin).max(1000).default([]),
   /** the default policy, for keys and accounts without their own `rate_limits` */
-  rate_limits: z
-    .array(RateLimitWindow)
-    .max(5)
-    .default([{ limit: 100, window_seconds: 1 }]),
+  rate_limits: RateLimits.default([{ limit: 100, window_seconds: 1 }]),
   /** failed authentications allowed per client IP; over it, 429 before any store lookup */
   failed_auth_rate_limit: RateLimitWindow.default({ limit: 30, window_seconds: 60 }),
   /** what to do with a secret or restricted key sent with a browser Origin header (always alerted) */

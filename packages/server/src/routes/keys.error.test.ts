@@ -41,6 +41,18 @@ describe('keys: refused requests and how', () => {
       'parameter_invalid',
       'metadata',
     ],
+    [
+      'two rate-limit windows of one length',
+      {
+        rate_limits: [
+          { limit: 10, window_seconds: 60 },
+          { limit: 100, window_seconds: 60 },
+        ],
+      },
+      400,
+      'parameter_invalid',
+      'rate_limits',
+    ],
     ['live mode from a test key', { mode: 'live' }, 403, 'mode_mismatch', 'mode'],
   ];
   for (const [what, body, status, code, param] of cases) {
