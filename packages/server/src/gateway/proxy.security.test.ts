@@ -131,6 +131,40 @@ describe('proxy: what an attacker tries', () => {
     expect((await g.send('GET', '/v1/refunds/../payments')).status).toBe(200);
   });
 
+  it('holds an encoded, `;`, `#` or other-case spelling of a configured route to that route, or to `*`', async () => {
+    g = await createGatewayHarness({
+      config: {
+        routes: [
+          { method: 'POST', path: '/v1/payments/:id/refund', scope: 'refunds:write' },
+          { method: 'GET', path: '/v1/customers', modes: ['live'] },
+        ],
+      },
+    });
+    const k = await g.createKey({ type: 'restricted', scopes: ['payments:write', 'customers:read'] });
+    for (const path of [
+      '/v1/payments/pi_1/refund',
+      '/v1/payments/pi_1/%72efund',
+      '/v1/payments/pi_1/REFUND',
+    ]) {
+      const res = await g.send('POST', path, { key: k.secret });
+      expect(res.status, path).toBe(403);
+      expect(res.json.error.code, path).toBe('insufficient_scope');
+    }
+    // which route these are cannot be told: they could be the live-only one too
+    for (const path of ['/v1/payments/pi_1/refund;x', '/v1/payments/pi_1/refund%23x']) {
+      const res = await g.send('POST', path, { key: k.secret });
+      expect(res.status, path).toBe(403);
+      expect(res.json.error.code, path).toBe('mode_mismatch');
+    }
+    for (const path of ['/v1/customers', '/v1/%63ustomers', '/v1/Customers', '/v1/customers;x']) {
+      const res = await g.send('GET', path, { key: k.secret }); // a test key
+      expect(res.status, path).toBe(403);
+      expect(res.json.error.code, path).toBe('mode_mismatch');
+    }
+    expect(g.upstream.received).toHaveLength(0);
+    expect((await g.send('POST', '/v1/payments/pi_1', { key: k.secret })).status).toBe(200);
+  });
+
   it('refuses a publishable key off public routes and from origins not allowed', async () => {
     g = await createGatewayHarness({
       config: {

@@ -24,7 +24,13 @@ describe('route table', () => {
     expect(matchRoute(routes, 'DELETE', '/v1/simulate/x')?.modes).toEqual(['test']);
   });
 
-  it('matches nothing for paths an upstream might resolve differently', () => {
+  it('compares segments percent-decoded, and literal ones without case', () => {
+    for (const path of ['/v1/payments/pi_1/%72efund', '/v1/payments/pi_1/REFUND', '/V1/Payments/pi_1/Refund'])
+      expect(matchRoute(routes, 'POST', path)?.scope, path).toBe('refunds:write');
+    expect(cleanSegments('/v1/customers/a%40b.example')).toEqual(['v1', 'customers', 'a@b.example']);
+  });
+
+  it('holds a path an upstream might resolve differently to the strictest route: any route it could be', () => {
     for (const path of [
       '/v1/public/../payments',
       '/v1/public/./x',
@@ -35,9 +41,21 @@ describe('route table', () => {
       '/v1//public/x',
       'v1/public/x',
       '/v1/public/x\u0000',
+      '/v1/payments/pi_1/refund#x',
+      '/v1/payments/pi_1/refund;x',
+      '/v1/payments/pi_1/%2572efund',
+      '/v1/payments/pi_1/%zz',
     ]) {
-      expect(matchRoute(routes, 'GET', path), path).toBeNull();
+      expect(matchRoute(routes, 'GET', path), path).toEqual({
+        method: '*',
+        segments: [],
+        wildcard: true,
+        scope: '*',
+        public: false,
+        modes: ['test'], // the only mode every mode-limited route allows
+      });
       expect(cleanSegments(path), path).toBeNull();
     }
+    expect(matchRoute([], 'GET', '/v1/public/../payments')).toBeNull(); // no routes: scope from the path
   });
 });
