@@ -1,5 +1,7 @@
+import { createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGatewayHarness, type GatewayHarness } from './test-kit/gateway-harness.js';
+import { createGatewayHarness, type GatewayHarness, type Upstream } from './test-kit/gateway-harness.js';
 
 let g: GatewayHarness;
 afterEach(async () => {
@@ -36,6 +38,49 @@ describe('proxy: what is refused and how', () => {
     const res = await g.send('GET', '/v1/payments');
     expect(res.status).toBe(502);
     expect(res.json.error.code).toBe('upstream_unavailable');
+  });
+
+  it('closes a connection whose body was not read to the end when the upstream failed while it was sent', async () => {
+    // an upstream that refuses a large body at once and hangs up, as the demo payments API does
+    const server = createServer((_req, res) => {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const upstream: Upstream = {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      received: [],
+      respond: () => {},
+      close: async () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+    g = await createGatewayHarness({ upstream });
+    const body = Buffer.alloc(2_000_000, 'a');
+    const socket = connect(Number(new URL(g.url).port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    socket.on('error', () => {});
+    const closed = new Promise<boolean>((resolve) => {
+      socket.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 3_000);
+    });
+    socket.write(
+      `POST /v1/payments HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${g.secret}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+    );
+    socket.write(body.subarray(0, 300_000)); // the rest never comes
+    // before: the 502 said keep-alive and the connection stayed open, half read, until the
+    // server's own timeouts (a minute), holding up a graceful shutdown as long
+    expect(await closed).toBe(true);
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 502 /);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(answer).toContain('"code":"upstream_unavailable"');
+    await upstream.close();
   });
 
   it('refuses with the contract body and Request-Id: no key, unknown key, missing scope, wrong mode', async () => {

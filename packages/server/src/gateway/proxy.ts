@@ -180,6 +180,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         'upstream failed',
       );
       const refusal = engine.refusal(code, decision);
+      if (!req.complete) closeAfterAnswer(req, res);
       if (!res.destroyed) writeRefusal(res, refusal);
       recordRequest(engine, req, refusal, createdAt, start, refusal.status, code);
       return;
@@ -206,6 +207,27 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     },
     close: () => pool.close(),
   };
+}
+
+/** how long a client still sending a body it was answered for may go on before its connection is cut */
+const LINGER_MS = 5_000;
+
+/**
+ * The request was answered before its body was read to the end (the upstream failed while it
+ * was being sent): the rest is read and thrown away so the client sees the answer (cutting the
+ * connection with its data unread can make the client's side lose it), the connection is not
+ * kept, and a client that goes on sending is cut off after LINGER_MS (what nginx calls a
+ * lingering close). Without this the connection sat half-read with its socket held open.
+ */
+function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('connection', 'close');
+  req.resume();
+  const socket = res.socket;
+  if (socket === null) return;
+  socket.resume(); // the request may be gone (the upstream client destroyed it) with its socket paused
+  const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+  cut.unref();
+  socket.once('close', () => clearTimeout(cut));
 }
 
 function hasBody(req: IncomingMessage): boolean {
