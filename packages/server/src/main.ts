@@ -18,7 +18,13 @@ export interface RunningServer {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /** Opens the store (running migrations), builds the app and listens. */
-export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+/** how long close() waits for requests under way before it cuts their connections */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export async function startServer(
+  config: Config,
+  options: { logger?: Logger; shutdownGraceMs?: number } = {},
+): Promise<RunningServer> {
   if (
     config.production &&
     config.tlsCert === undefined &&
@@ -66,7 +72,19 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     url,
     close() {
       closing ??= (async () => {
-        await app.close();
+        // Requests under way get the grace period to finish; a connection still open after it
+        // (a client that stopped sending mid-body, a stalled upstream) is cut, so a shutdown
+        // is never held up by one client. The request log and the webhook outbox are written
+        // after that, by runtime.close().
+        const cut = setTimeout(() => {
+          logger.warn('connections still open after the shutdown grace period: closing them');
+          app.server.closeAllConnections();
+        }, options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(cut);
+        }
         await runtime.close();
       })();
       return closing;

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyGatehouseRequest } from '@gatehouse/sdk';
@@ -15,6 +16,29 @@ let upstream: Upstream | undefined;
 afterEach(async () => {
   await server?.close();
   await upstream?.close();
+});
+
+describe('startServer shutdown', () => {
+  it('cuts a connection still sending its body after the grace period instead of waiting for it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gh-gw-stop-'));
+    server = await startServer(loadConfig({ GATEHOUSE_PORT: '0', GATEHOUSE_DATA_DIR: dataDir }), {
+      logger: createLogger({ level: 'silent' }),
+      shutdownGraceMs: 300,
+    });
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // a request whose body never comes to its end
+    socket.write(
+      'POST /v1/keys HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    socket.destroy();
+    server = undefined;
+  });
 });
 
 describe('startServer with GATEHOUSE_UPSTREAM_URL', () => {
