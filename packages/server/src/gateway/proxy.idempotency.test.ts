@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGatewayHarness, type GatewayHarness } from './test-kit/gateway-harness.js';
@@ -27,6 +28,39 @@ describe('proxy: idempotency', () => {
     expect(again.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.headers['request-id']).not.toBe(first.headers['request-id']);
+    expect(g.upstream.received).toHaveLength(1);
+  });
+
+  it('replays the answer with its own headers: a compressed body stays readable, Location and Retry-After stay', async () => {
+    g = await createGatewayHarness();
+    const body = gzipSync(JSON.stringify({ id: 'pi_1' }));
+    g.upstream.respond = (_r, res) => {
+      res.writeHead(201, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        location: '/v1/payments/pi_1',
+        'retry-after': '7',
+        'set-cookie': 'session=s1',
+      });
+      res.end(body);
+    };
+    const send = () =>
+      request(`${g.url}/v1/payments`, {
+        method: 'POST',
+        headers: { ...json, authorization: `Bearer ${g.secret}`, 'idempotency-key': 'gz-1' },
+        body: '{"amount":500}',
+      });
+    const first = await send();
+    expect(gunzipSync(Buffer.from(await first.body.arrayBuffer())).toString()).toBe('{"id":"pi_1"}');
+    const again = await send();
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.headers['content-encoding']).toBe('gzip');
+    expect(again.headers['location']).toBe('/v1/payments/pi_1');
+    expect(again.headers['retry-after']).toBe('7');
+    expect(again.headers['set-cookie']).toBeUndefined();
+    expect(again.headers['ratelimit']).toBeDefined(); // this request's own, not the first one's
+    expect(gunzipSync(Buffer.from(await again.body.arrayBuffer())).toString()).toBe('{"id":"pi_1"}');
     expect(g.upstream.received).toHaveLength(1);
   });
 

@@ -36,6 +36,8 @@ export interface GatewayPrincipal {
 /** A stored answer to replay for a repeated idempotent request. */
 export interface StoredResponse {
   status: number;
+  /** the answer's headers to replay (see `keptHeaders`); absent in answers kept by older versions */
+  headers?: Record<string, string | string[]>;
   contentType: string | null;
   /** base64 of the body bytes */
   body: string;

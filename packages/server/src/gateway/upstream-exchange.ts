@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { keptHeaders, storedResponse } from './stored-response.js';
 import type { StoredResponse } from './types.js';
 import { downstreamResponseHeaders } from './upstream-request-headers.js';
 
@@ -23,7 +24,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private readonly kept: Buffer[] | null;
   private keptBytes = 0;
   private overCap = false;
-  private contentType: string | null = null;
+  private keptHeaders: Record<string, string | string[]> = {};
   private settled = false;
   private resolve!: (status: number) => void;
   private reject!: (err: Error) => void;
@@ -80,12 +81,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     // not passed on (the client's answer can have only one head), the final one follows.
     if (statusCode < 200) return;
     this.status = statusCode;
-    if (this.kept !== null) {
-      const type = headers['content-type'];
-      this.contentType = typeof type === 'string' ? type : null;
-    }
+    const out = downstreamResponseHeaders(headers, this.requestId, this.gatewayHeaders);
+    if (this.kept !== null) this.keptHeaders = keptHeaders(out);
     if (this.res.destroyed) return;
-    this.res.writeHead(statusCode, downstreamResponseHeaders(headers, this.requestId, this.gatewayHeaders));
+    this.res.writeHead(statusCode, out);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -120,10 +119,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** The answer to keep for replay, or null when it was not kept or too large to keep. */
   stored(): StoredResponse | null {
     if (this.kept === null || this.overCap) return null;
-    return {
-      status: this.status,
-      contentType: this.contentType,
-      body: Buffer.concat(this.kept).toString('base64'),
-    };
+    return storedResponse(this.status, this.keptHeaders, Buffer.concat(this.kept));
   }
 }

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { replayedHeaders } from './stored-response.js';
 import type { GatewayRefusal, StoredResponse } from './types.js';
 
 /** Sends a refusal with the contract's error body over a raw response. */
@@ -23,13 +24,12 @@ export function writeReplay(
   headers: Record<string, string>,
 ): void {
   const body = Buffer.from(stored.body, 'base64');
-  const out: Record<string, string | number> = {
+  res.writeHead(stored.status, {
+    ...replayedHeaders(stored),
     ...headers,
     'request-id': requestId,
     'idempotent-replayed': 'true',
     'content-length': body.length,
-  };
-  if (stored.contentType !== null) out['content-type'] = stored.contentType;
-  res.writeHead(stored.status, out);
+  });
   res.end(body);
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayEngine } from '../engine.js';
 import { readCappedBody } from '../read-capped-body.js';
 import { CLIENT_GONE } from '../record-request.js';
+import { keptHeaders, replayedHeaders, storedResponse } from '../stored-response.js';
 import type {
   GatewayDecision,
   GatewayHeaders,
@@ -117,8 +118,8 @@ export function gatehouseExpress(engine: GatewayEngine, options: GatehouseExpres
       const stored = outcome.response;
       const bytes = Buffer.from(stored.body, 'base64');
       res.statusCode = stored.status;
+      for (const [name, value] of Object.entries(replayedHeaders(stored))) res.setHeader(name, value);
       res.setHeader('idempotent-replayed', 'true');
-      if (stored.contentType !== null) res.setHeader('content-type', stored.contentType);
       res.setHeader('content-length', bytes.length);
       res.end(bytes);
       return false;
@@ -174,17 +175,12 @@ function captureAnswer(
     if (typeof args[0] !== 'function') keep(args[0], args[1]);
     const ticket = takeTicket();
     if (ticket !== null) {
-      const type = res.getHeader('content-type');
       void engine
         .completeIdempotency(
           ticket,
           chunks === null
             ? null
-            : {
-                status: res.statusCode,
-                contentType: typeof type === 'string' ? type : null,
-                body: Buffer.concat(chunks).toString('base64'),
-              },
+            : storedResponse(res.statusCode, keptHeaders(res.getHeaders()), Buffer.concat(chunks)),
         )
         .catch(() => {});
     }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayEngine } from '../engine.js';
+import { keptHeaders, replayedHeaders, storedResponse } from '../stored-response.js';
 import type { GatewayDecision, GatewayHeaders, GatewayPrincipal, IdempotencyTicket } from '../types.js';
 import { bodyBytes } from './body-bytes.js';
 
@@ -88,8 +89,7 @@ export function gatehouseFastify(
             return;
           }
           const stored = outcome.response;
-          reply.code(stored.status).header('idempotent-replayed', 'true');
-          if (stored.contentType !== null) reply.type(stored.contentType);
+          reply.code(stored.status).headers(replayedHeaders(stored)).header('idempotent-replayed', 'true');
           reply.send(Buffer.from(stored.body, 'base64'));
         }, done);
     });
@@ -109,17 +109,12 @@ export function gatehouseFastify(
         let kept: Promise<void>;
         if (typeof payload === 'string' || Buffer.isBuffer(payload) || payload == null) {
           const bytes = payload == null ? Buffer.alloc(0) : Buffer.from(payload);
-          const type = reply.getHeader('content-type');
           kept = engine.completeIdempotency(
             ticket,
             // larger than the cap: not kept; a retry is refused, not run again
             bytes.length > engine.config.idempotency_max_response_bytes
               ? null
-              : {
-                  status: reply.statusCode,
-                  contentType: typeof type === 'string' ? type : null,
-                  body: bytes.toString('base64'),
-                },
+              : storedResponse(reply.statusCode, keptHeaders(reply.getHeaders()), bytes),
           );
         } else {
           // a streamed answer is not kept; the handler ran, so a retry is refused, not run again

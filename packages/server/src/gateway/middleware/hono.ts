@@ -1,4 +1,5 @@
 import type { GatewayEngine } from '../engine.js';
+import { keptHeaders, replayedHeaders, storedResponse } from '../stored-response.js';
 import type { GatewayDecision, GatewayHeaders, GatewayPrincipal, IdempotencyTicket } from '../types.js';
 
 /** What the middleware needs of Hono's Context (structural, so Gatehouse does not depend on Hono). */
@@ -87,8 +88,10 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
       }
       if (outcome.kind === 'replay') {
         const stored = outcome.response;
-        const h: Record<string, string> = { 'idempotent-replayed': 'true' };
-        if (stored.contentType !== null) h['content-type'] = stored.contentType;
+        const h = new Headers();
+        for (const [name, value] of Object.entries(replayedHeaders(stored)))
+          for (const v of typeof value === 'string' ? [value] : value) h.append(name, v);
+        h.set('idempotent-replayed', 'true');
         return finish(
           new Response(Buffer.from(stored.body, 'base64'), { status: stored.status, headers: h }),
         );
@@ -108,24 +111,17 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
       const res = c.res;
       const t = ticket;
       if (res.body === null) {
-        await engine.completeIdempotency(t, {
-          status: res.status,
-          contentType: res.headers.get('content-type'),
-          body: '',
-        });
+        await engine.completeIdempotency(
+          t,
+          storedResponse(res.status, keptHeaders(res.headers), Buffer.alloc(0)),
+        );
       } else {
         const [toClient, toKeep] = res.body.tee();
         c.res = new Response(toClient, res);
         const keep = (body: Buffer | null) =>
           engine.completeIdempotency(
             t,
-            body === null
-              ? null
-              : {
-                  status: res.status,
-                  contentType: res.headers.get('content-type'),
-                  body: body.toString('base64'),
-                },
+            body === null ? null : storedResponse(res.status, keptHeaders(res.headers), body),
           );
         // the answer was cut short: it was sent, perhaps in part, so a retry is refused
         const cutShort = () => engine.completeIdempotency(t, null);

@@ -147,6 +147,11 @@ function behaves(name: string, start: () => Promise<{ send: Send; close: () => P
         expect(again.status).toBe(200);
         expect(again.body).toEqual(first.body);
         expect(again.headers['idempotent-replayed']).toBe('true');
+        // the answer's own headers come back with it; a cookie is not issued again
+        expect(first.headers['location']).toBe('/v1/payments/pi_1');
+        expect(again.headers['location']).toBe('/v1/payments/pi_1');
+        expect(first.headers['set-cookie']).toBeDefined();
+        expect(again.headers['set-cookie']).toBeUndefined();
         expect(calls).toBe(1);
         const other = await app.send('POST', '/v1/payments', secret, { body: '{"amount":2}', headers });
         expect(other.status).toBe(422);
@@ -205,6 +210,8 @@ behaves('Express', async () => {
   app.use(express.json(), gatehouseExpress(engine));
   const handler = (req: express.Request, res: express.Response) => {
     calls++;
+    res.setHeader('location', `/v1/payments/pi_${calls}`);
+    res.setHeader('set-cookie', 'session=s1');
     res.json({
       account: (req as unknown as { gatehouse: { accountId: string } }).gatehouse.accountId,
       calls,
@@ -222,8 +229,12 @@ behaves('Express', async () => {
 behaves('Fastify', async () => {
   const app = Fastify();
   await app.register(gatehouseFastify(engine));
-  const handler = async (request: import('fastify').FastifyRequest) => {
+  const handler = async (
+    request: import('fastify').FastifyRequest,
+    reply: import('fastify').FastifyReply,
+  ) => {
     calls++;
+    reply.header('location', `/v1/payments/pi_${calls}`).header('set-cookie', 'session=s1');
     return { account: request.gatehouse?.accountId, calls };
   };
   app.get('/v1/payments', handler);
@@ -254,6 +265,8 @@ behaves('Hono', async () => {
   app.use('/v1/*', gatehouseHono(engine, { remoteAddress: () => '127.0.0.1' }));
   const handler = (c: import('hono').Context<{ Variables: { gatehouse: { accountId: string } } }>) => {
     calls++;
+    c.header('location', `/v1/payments/pi_${calls}`);
+    c.header('set-cookie', 'session=s1');
     return c.json({ account: c.get('gatehouse').accountId, calls });
   };
   app.get('/v1/payments', handler);
