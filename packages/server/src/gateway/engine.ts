@@ -86,6 +86,7 @@ export interface GatewayEngine {
     decision: GatewayAllow,
     method: string,
     url: string,
+    contentType: string | undefined,
     body: Buffer | string,
   ): Promise<IdempotencyOutcome>;
   /**
@@ -216,12 +217,12 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
       };
     },
 
-    async beginIdempotency(decision, method, url, body) {
+    async beginIdempotency(decision, method, url, contentType, body) {
       const { idempotency } = parts;
       const p = decision.principal;
       const begin = await idempotency.begin(
         idempotency.kvKey(p.accountId, p.mode, decision.idempotencyKey as string),
-        idempotency.fingerprint(method, url, body),
+        idempotency.fingerprint(method, url, contentType, body),
       );
       if (begin.kind === 'in_use')
         return { kind: 'refuse', refusal: refuse(decision, 'idempotency_key_in_use') };

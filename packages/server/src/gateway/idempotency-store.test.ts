@@ -9,7 +9,7 @@ describe('idempotency store', () => {
     try {
       const store = new IdempotencyStore(kv, { ttlMs: 86_400_000, lockTtlMs: 60_000 });
       const key = store.kvKey('acct_1', 'test', 'order-1');
-      const fingerprint = store.fingerprint('POST', '/v1/payments', '{}');
+      const fingerprint = store.fingerprint('POST', '/v1/payments', 'application/json', '{}');
       const first = await store.begin(key, fingerprint);
       expect(first.kind).toBe('proceed');
       now += 60_001; // the first is still running; its lock runs out

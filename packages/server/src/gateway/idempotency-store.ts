@@ -46,12 +46,17 @@ export class IdempotencyStore {
     return `idem:${accountId}:${mode}:${createHash('sha256').update(idempotencyKey).digest('base64url')}`;
   }
 
-  /** SHA-256 over the method, the path with its query and the body. */
-  fingerprint(method: string, url: string, body: Buffer | string): string {
+  /**
+   * SHA-256 over the method, the path with its query, the body's Content-Type (the same bytes
+   * as JSON and as a form are different requests) and the body.
+   */
+  fingerprint(method: string, url: string, contentType: string | undefined, body: Buffer | string): string {
     return createHash('sha256')
       .update(method)
       .update('\n')
       .update(url)
+      .update('\n')
+      .update((contentType ?? '').trim().toLowerCase())
       .update('\n')
       .update(body)
       .digest('base64url');

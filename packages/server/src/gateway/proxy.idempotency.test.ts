@@ -105,16 +105,17 @@ describe('proxy: idempotency', () => {
     expect(g.upstream.received).toHaveLength(1);
   });
 
-  it('refuses the same key with a different body, path or query with 422', async () => {
+  it('refuses the same key with a different body, path, query or body type with 422', async () => {
     g = await createGatewayHarness();
     const headers = { ...json, 'idempotency-key': 'order-43' };
     expect((await g.send('POST', '/v1/payments', { body: '{"amount":1}', headers })).status).toBe(200);
-    for (const [path, body] of [
-      ['/v1/payments', '{"amount":2}'],
-      ['/v1/payments?capture=false', '{"amount":1}'],
-      ['/v1/refunds', '{"amount":1}'],
+    for (const [path, body, type] of [
+      ['/v1/payments', '{"amount":2}', 'application/json'],
+      ['/v1/payments?capture=false', '{"amount":1}', 'application/json'],
+      ['/v1/refunds', '{"amount":1}', 'application/json'],
+      ['/v1/payments', '{"amount":1}', 'text/plain'],
     ] as const) {
-      const res = await g.send('POST', path, { body, headers });
+      const res = await g.send('POST', path, { body, headers: { ...headers, 'content-type': type } });
       expect(res.status).toBe(422);
       expect(res.json.error).toMatchObject({ type: 'idempotency_error', code: 'idempotency_key_reused' });
     }

@@ -102,7 +102,13 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         recordRequest(engine, req, refusal, createdAt, start, refusal.status, refusal.code);
         return;
       }
-      const outcome = await engine.beginIdempotency(decision, method, url, buffered);
+      const outcome = await engine.beginIdempotency(
+        decision,
+        method,
+        url,
+        req.headers['content-type'],
+        buffered,
+      );
       if (outcome.kind === 'refuse') {
         writeRefusal(res, outcome.refusal);
         recordRequest(

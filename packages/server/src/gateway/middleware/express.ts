@@ -108,7 +108,7 @@ export function gatehouseExpress(engine: GatewayEngine, options: GatehouseExpres
       const type = req.headers['content-type'] ?? '';
       req.body = raw.length > 0 && type.includes('json') ? safeJson(raw) : raw;
     }
-    const outcome = await engine.beginIdempotency(decision, method, url, body);
+    const outcome = await engine.beginIdempotency(decision, method, url, req.headers['content-type'], body);
     if (outcome.kind === 'refuse') {
       decision = outcome.refusal;
       sendRefusal(res, decision);

@@ -73,7 +73,13 @@ export function gatehouseFastify(
       const state = request.gatehouseState;
       if (state === null || !state.decision.allowed || state.decision.idempotencyKey === null) return done();
       engine
-        .beginIdempotency(state.decision, request.method, request.url, bodyBytes(request.body))
+        .beginIdempotency(
+          state.decision,
+          request.method,
+          request.url,
+          request.headers['content-type'],
+          bodyBytes(request.body),
+        )
         .then((outcome) => {
           if (outcome.kind === 'proceed') {
             state.ticket = outcome.ticket;

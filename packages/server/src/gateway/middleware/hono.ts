@@ -81,7 +81,13 @@ export function gatehouseHono(engine: GatewayEngine, options: GatehouseHonoOptio
         decision = engine.refusal('body_too_large', decision);
         return refuse(decision);
       }
-      const outcome = await engine.beginIdempotency(decision, method, url, body);
+      const outcome = await engine.beginIdempotency(
+        decision,
+        method,
+        url,
+        c.req.raw.headers.get('content-type') ?? undefined,
+        body,
+      );
       if (outcome.kind === 'refuse') {
         decision = outcome.refusal;
         return refuse(decision);

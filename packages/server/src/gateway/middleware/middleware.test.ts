@@ -68,7 +68,7 @@ type Send = (
 function headersFor(key: string | null, extra: { body?: string; headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { ...extra.headers };
   if (key !== null) headers['authorization'] = `Bearer ${key}`;
-  if (extra.body !== undefined) headers['content-type'] = 'application/json';
+  if (extra.body !== undefined) headers['content-type'] ??= 'application/json';
   return headers;
 }
 
@@ -156,6 +156,12 @@ function behaves(name: string, start: () => Promise<{ send: Send; close: () => P
         const other = await app.send('POST', '/v1/payments', secret, { body: '{"amount":2}', headers });
         expect(other.status).toBe(422);
         expect(other.body.error.code).toBe('idempotency_key_reused');
+        h.clock.advance(1000);
+        const asText = await app.send('POST', '/v1/payments', secret, {
+          body: '{"amount":1}',
+          headers: { ...headers, 'content-type': 'text/plain' },
+        });
+        expect(asText.status).toBe(422); // the same bytes as another type are another request
         h.clock.advance(1000);
         const invalid = await app.send('POST', '/v1/payments', secret, {
           body: '{}',

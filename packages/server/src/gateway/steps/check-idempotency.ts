@@ -24,7 +24,7 @@ async function begin(ctx: GatewayContext, value: string, body: Buffer | string):
   const p = ctx.principal!;
   const begin = await idempotency.begin(
     idempotency.kvKey(p.accountId, p.mode, value),
-    idempotency.fingerprint(ctx.req.method, ctx.req.url, body),
+    idempotency.fingerprint(ctx.req.method, ctx.req.url, header(ctx, 'content-type'), body),
   );
   switch (begin.kind) {
     case 'in_use':
