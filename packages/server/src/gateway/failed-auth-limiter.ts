@@ -1,8 +1,8 @@
-import type { Clock } from '@gatehouse/core';
+import { type Clock, normalizeCidr, parseIp } from '@gatehouse/core';
 import type { Kv, RateLimitWindow } from '@gatehouse/kv';
 
 /**
- * Limits failed authentications per client IP (brute force). Each failure is counted in the
+ * Limits failed authentications per client (brute force): per IPv4 address, per IPv6 /64. Each failure is counted in the
  * shared kv; once an IP is over, this instance remembers it until the window resets and
  * refuses it before any lookup, so the hot path of good keys costs no extra kv call. Another
  * instance learns of the block at its first failure from that IP.
@@ -20,8 +20,9 @@ export class FailedAuthLimiter {
   }
 
   /** Seconds until the IP may try again, or 0 when it is not blocked. */
-  blockedFor(ip: string | null): number {
-    if (ip === null || this.blocked.size === 0) return 0;
+  blockedFor(address: string | null): number {
+    if (address === null || this.blocked.size === 0) return 0;
+    const ip = clientOf(address);
     const until = this.blocked.get(ip);
     if (until === undefined) return 0;
     const left = until - this.clock.now();
@@ -33,8 +34,9 @@ export class FailedAuthLimiter {
   }
 
   /** Counts a failure; returns the seconds to wait when the IP is now over its limit, else 0. */
-  async fail(ip: string | null): Promise<number> {
-    if (ip === null) return 0;
+  async fail(address: string | null): Promise<number> {
+    if (address === null) return 0;
+    const ip = clientOf(address);
     const result = await this.kv.rateLimit(`authfail:${ip}`, this.windows, 1);
     if (result.allowed) return 0;
     const resetMs = result.results[0]?.resetMs ?? this.windows[0]!.windowMs;
@@ -42,4 +44,19 @@ export class FailedAuthLimiter {
     this.blocked.set(ip, this.clock.now() + resetMs);
     return Math.max(1, Math.ceil(resetMs / 1000));
   }
+}
+
+/**
+ * Who is counted: an IPv4 address (an IPv4-mapped IPv6 one too), or an IPv6 address's /64,
+ * the block one client is given (it would otherwise try from 2^64 addresses, each with its
+ * own budget).
+ */
+export function clientOf(address: string): string {
+  if (!address.includes(':')) return address;
+  const ip = parseIp(address);
+  if (ip === null) return address;
+  const b = ip.bytes;
+  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  if (mapped) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  return normalizeCidr(`${address}/64`) ?? address;
 }

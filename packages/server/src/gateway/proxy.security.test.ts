@@ -237,6 +237,38 @@ describe('proxy: what an attacker tries', () => {
     expect(unknown).toBeTruthy();
   });
 
+  it('counts failed authentications from one IPv6 /64 together, and an IPv4-mapped address as its IPv4 one', async () => {
+    g = await createGatewayHarness({
+      trustProxy: ['127.0.0.1'],
+      config: { failed_auth_rate_limit: { limit: 3, window_seconds: 60 } },
+    });
+    const bad = g.secret.replace(/.{8}$/, 'AAAAAAAA');
+    const statuses: number[] = [];
+    for (let i = 1; i <= 5; i++)
+      statuses.push(
+        (
+          await g.send('GET', '/v1/payments', {
+            key: bad,
+            headers: { 'x-forwarded-for': `2001:db8:1:2::${i}` },
+          })
+        ).status,
+      );
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    // another /64 has its own budget
+    const other = await g.send('GET', '/v1/payments', {
+      key: bad,
+      headers: { 'x-forwarded-for': '2001:db8:1:3::1' },
+    });
+    expect(other.status).toBe(401);
+    for (const ip of ['192.0.2.7', '::ffff:192.0.2.7', '192.0.2.7'])
+      await g.send('GET', '/v1/payments', { key: bad, headers: { 'x-forwarded-for': ip } });
+    const mapped = await g.send('GET', '/v1/payments', {
+      key: bad,
+      headers: { 'x-forwarded-for': '::ffff:192.0.2.7' },
+    });
+    expect(mapped.status).toBe(429);
+  });
+
   it('refuses a declared body over the limit and an oversize idempotent body with 413', async () => {
     g = await createGatewayHarness({ config: { max_body_bytes: 4096, idempotency_max_body_bytes: 1024 } });
     const big = await g.send('POST', '/v1/payments', { body: 'x'.repeat(5000) });
