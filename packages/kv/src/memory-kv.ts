@@ -91,6 +91,16 @@ export class MemoryKv implements Kv {
     return true;
   }
 
+  async replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    assertTtlMs(ttlMs);
+    const k = this.#prefix + key;
+    const entry = this.#live(k);
+    if (entry === undefined || String(entry.value) !== expected) return false;
+    this.#entries.set(k, { value, expiresAt: this.#now() + ttlMs });
+    return true;
+  }
+
   async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
     this.#assertOpen();
     assertIncrement(by);

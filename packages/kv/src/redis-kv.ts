@@ -5,7 +5,12 @@ import {
   assertRateLimitRequest,
   assertTtlMs,
 } from './kv-arguments.js';
-import { DEL_IF_EQUALS_LUA, INCR_WITH_TTL_LUA, RATE_LIMIT_LUA } from './redis-scripts.js';
+import {
+  DEL_IF_EQUALS_LUA,
+  INCR_WITH_TTL_LUA,
+  RATE_LIMIT_LUA,
+  REPLACE_IF_EQUALS_LUA,
+} from './redis-scripts.js';
 import { toError } from './to-error.js';
 import type {
   Kv,
@@ -26,6 +31,7 @@ export interface RedisKvOptions extends Omit<KvOptions, 'url' | 'now'> {
 interface ScriptedRedis extends Redis {
   gatehouseIncrWithTtl(key: string, by: number, ttlMs: number): Promise<number>;
   gatehouseDelIfEquals(key: string, value: string): Promise<number>;
+  gatehouseReplaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<number>;
   /** numkeys, the keys, then the arguments (RATE_LIMIT_LUA) */
   gatehouseRateLimit(...args: (string | number)[]): Promise<number[]>;
 }
@@ -90,6 +96,7 @@ export class RedisKv implements Kv {
     client.on('error', (error: Error) => this.#onError(error));
     client.defineCommand('gatehouseIncrWithTtl', { numberOfKeys: 1, lua: INCR_WITH_TTL_LUA });
     client.defineCommand('gatehouseDelIfEquals', { numberOfKeys: 1, lua: DEL_IF_EQUALS_LUA });
+    client.defineCommand('gatehouseReplaceIfEquals', { numberOfKeys: 1, lua: REPLACE_IF_EQUALS_LUA });
     client.defineCommand('gatehouseRateLimit', { lua: RATE_LIMIT_LUA });
     this.#client = client as ScriptedRedis;
   }
@@ -122,6 +129,12 @@ export class RedisKv implements Kv {
   async delIfEquals(key: string, value: string): Promise<boolean> {
     this.#assertOpen();
     return (await this.#client.gatehouseDelIfEquals(this.#prefix + key, value)) === 1;
+  }
+
+  async replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    assertTtlMs(ttlMs);
+    return (await this.#client.gatehouseReplaceIfEquals(this.#prefix + key, expected, value, ttlMs)) === 1;
   }
 
   async incr(key: string, by = 1, ttlMs?: number): Promise<number> {

@@ -18,6 +18,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** KEYS[1]; ARGV: the expected value, the new value, the TTL in ms. Reply: 1 when replaced, else 0. */
+export const REPLACE_IF_EQUALS_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`;
+
 /**
  * KEYS: one prefixed rate-limit key per limit. ARGV: cost, then for each key the number of its
  * windows followed by limit and windowMs for each window. Reply: allowed over all keys (1 or

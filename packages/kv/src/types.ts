@@ -7,6 +7,11 @@ export interface Kv {
   del(key: string): Promise<void>;
   /** Deletes the key only while it holds exactly `value` (atomically); true when it did. */
   delIfEquals(key: string, value: string): Promise<boolean>;
+  /**
+   * Sets the key to `value` (with a new TTL) only while it holds exactly `expected`
+   * (atomically); true when it did. With `value` equal to `expected` it renews a lock it owns.
+   */
+  replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
   /** Atomic increment; the TTL is set when the counter is created. Returns the new value. */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;
   /** Milliseconds left before the key expires; -1 without a TTL; -2 when absent. */

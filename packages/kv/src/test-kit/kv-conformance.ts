@@ -100,6 +100,19 @@ export function describeKvConformance(name: string, createHarness: () => Promise
         expect(await kv.delIfEquals('counter', '7')).toBe(true);
       });
 
+      it('replaceIfEquals replaces (and renews) only while the key holds exactly that value', async () => {
+        await kv.set('lock', 'mine', { ttlMs: 1_000 });
+        expect(await kv.replaceIfEquals('lock', 'theirs', 'x', 60_000)).toBe(false);
+        expect(await kv.get('lock')).toBe('mine');
+        expect(await kv.replaceIfEquals('lock', 'mine', 'mine', 60_000)).toBe(true);
+        expect(await kv.ttl('lock')).toBeGreaterThan(30_000);
+        expect(await kv.replaceIfEquals('lock', 'mine', 'done', 120_000)).toBe(true);
+        expect(await kv.get('lock')).toBe('done');
+        expect(await kv.ttl('lock')).toBeGreaterThan(60_000);
+        expect(await kv.replaceIfEquals('absent', 'mine', 'x', 1_000)).toBe(false);
+        expect(await kv.get('absent')).toBeNull();
+      });
+
       it('set with nx writes only when the key is absent', async () => {
         expect(await kv.set('lock', 'first', { nx: true })).toBe(true);
         expect(await kv.set('lock', 'second', { nx: true })).toBe(false);

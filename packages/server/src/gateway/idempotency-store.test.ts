@@ -26,4 +26,54 @@ describe('idempotency store', () => {
       await kv.close();
     }
   });
+
+  it('keeps the lock of a request that outlives its TTL, and lets it go once the request ends', async () => {
+    const kv = await createKv({});
+    try {
+      const store = new IdempotencyStore(kv, { ttlMs: 86_400_000, lockTtlMs: 150 });
+      const key = store.kvKey('acct_1', 'test', 'order-slow');
+      const fingerprint = store.fingerprint('POST', '/v1/payments', 'application/json', '{}');
+      const first = await store.begin(key, fingerprint);
+      if (first.kind !== 'proceed') throw new Error('unreachable');
+      await new Promise((resolve) => setTimeout(resolve, 600)); // four TTLs: still running
+      expect((await store.begin(key, fingerprint)).kind).toBe('in_use');
+      await store.complete(first.ticket, { status: 201, contentType: null, body: '' });
+      expect((await store.begin(key, fingerprint)).kind).toBe('replay');
+      // a released lock is not renewed back into being
+      const second = await store.begin(store.kvKey('acct_1', 'test', 'order-2'), fingerprint);
+      if (second.kind !== 'proceed') throw new Error('unreachable');
+      await store.release(second.ticket);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect((await store.begin(store.kvKey('acct_1', 'test', 'order-2'), fingerprint)).kind).toBe('proceed');
+    } finally {
+      await kv.close();
+    }
+  });
+
+  it('does not write a late answer over the lock of a retry that took the key since', async () => {
+    let now = Date.UTC(2026, 0, 15);
+    const kv = await createKv({ now: () => now });
+    try {
+      const store = new IdempotencyStore(kv, { ttlMs: 86_400_000, lockTtlMs: 60_000 });
+      const key = store.kvKey('acct_1', 'test', 'order-3');
+      const fingerprint = store.fingerprint('POST', '/v1/payments', 'application/json', '{}');
+      const first = await store.begin(key, fingerprint);
+      now += 60_001; // its lock ran out (the process stalled)
+      const retry = await store.begin(key, fingerprint);
+      expect(retry.kind).toBe('proceed');
+      if (first.kind !== 'proceed' || retry.kind !== 'proceed') throw new Error('unreachable');
+      await store.complete(first.ticket, { status: 201, contentType: null, body: '' });
+      // the retry is still running: a third request waits for it, it is not answered with the first's
+      expect((await store.begin(key, fingerprint)).kind).toBe('in_use');
+      await store.release(retry.ticket);
+      // with nobody holding the key, a late answer is kept
+      const fourth = await store.begin(key, fingerprint);
+      if (fourth.kind !== 'proceed') throw new Error('unreachable');
+      await kv.del(key);
+      await store.complete(fourth.ticket, { status: 201, contentType: null, body: '' });
+      expect((await store.begin(key, fingerprint)).kind).toBe('replay');
+    } finally {
+      await kv.close();
+    }
+  });
 });

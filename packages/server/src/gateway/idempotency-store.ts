@@ -37,9 +37,17 @@ export function validIdempotencyKey(value: string): boolean {
  * as a SHA-256, so a client's key never becomes a kv key verbatim.
  */
 export class IdempotencyStore {
+  /** the renewal timers of the locks this process holds */
+  private readonly renewals = new Map<IdempotencyTicket, NodeJS.Timeout>();
+
   constructor(
     private readonly kv: Kv,
-    private readonly options: { ttlMs: number; lockTtlMs: number },
+    private readonly options: {
+      ttlMs: number;
+      lockTtlMs: number;
+      /** how long a lock is renewed at most (default 1 h): a request that never ends lets go then */
+      maxHoldMs?: number;
+    },
   ) {}
 
   kvKey(accountId: string, mode: string, idempotencyKey: string): string {
@@ -70,7 +78,9 @@ export class IdempotencyStore {
     } satisfies Held);
     for (let attempt = 0; attempt < 3; attempt++) {
       if (await this.kv.set(kvKey, lock, { ttlMs: this.options.lockTtlMs, nx: true })) {
-        return { kind: 'proceed', ticket: { kvKey, fingerprint, lock } };
+        const ticket = { kvKey, fingerprint, lock };
+        this.renew(ticket);
+        return { kind: 'proceed', ticket };
       }
       const raw = await this.kv.get(kvKey);
       if (raw === null) continue; // released or expired in between: try to take it again
@@ -93,9 +103,16 @@ export class IdempotencyStore {
    * be kept (larger than the cap, or cut short): a retry is then refused, never run again.
    */
   async complete(ticket: IdempotencyTicket, response: StoredResponse | null): Promise<void> {
-    const done: Held =
-      response === null ? { s: 'd', f: ticket.fingerprint } : { s: 'd', f: ticket.fingerprint, r: response };
-    await this.kv.set(ticket.kvKey, JSON.stringify(done), { ttlMs: this.options.ttlMs });
+    this.stopRenewing(ticket);
+    const done = JSON.stringify(
+      response === null ? { s: 'd', f: ticket.fingerprint } : { s: 'd', f: ticket.fingerprint, r: response },
+    );
+    const { kvKey } = ticket;
+    const { ttlMs } = this.options;
+    // over this request's own lock; if that is gone, only into an empty key: a retry that took
+    // the key since is running, and its own answer is the one to keep
+    if (await this.kv.replaceIfEquals(kvKey, ticket.lock, done, ttlMs)) return;
+    await this.kv.set(kvKey, done, { ttlMs, nx: true });
   }
 
   /**
@@ -103,6 +120,36 @@ export class IdempotencyStore {
    * lock is removed: if it ran out and a retry holds the key now, that lock stays.
    */
   async release(ticket: IdempotencyTicket): Promise<void> {
+    this.stopRenewing(ticket);
     await this.kv.delIfEquals(ticket.kvKey, ticket.lock);
+  }
+
+  /**
+   * Keeps the lock alive while its request runs (a slow answer streamed for longer than the
+   * lock's TTL must not let a retry run the request a second time): renewed every third of its
+   * TTL while it is still this request's, for at most `maxHoldMs`.
+   */
+  private renew(ticket: IdempotencyTicket): void {
+    const { lockTtlMs } = this.options;
+    const until = Date.now() + (this.options.maxHoldMs ?? 3_600_000);
+    const timer = setInterval(
+      () => {
+        if (Date.now() > until) return this.stopRenewing(ticket);
+        this.kv.replaceIfEquals(ticket.kvKey, ticket.lock, ticket.lock, lockTtlMs).then(
+          (renewed) => {
+            if (!renewed) this.stopRenewing(ticket); // run out or taken over: nothing left to keep
+          },
+          () => {}, // the kv is down: try again at the next tick
+        );
+      },
+      Math.max(1, Math.floor(lockTtlMs / 3)),
+    );
+    timer.unref();
+    this.renewals.set(ticket, timer);
+  }
+
+  private stopRenewing(ticket: IdempotencyTicket): void {
+    clearInterval(this.renewals.get(ticket));
+    this.renewals.delete(ticket);
   }
 }
