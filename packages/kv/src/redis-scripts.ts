@@ -35,8 +35,9 @@ return 0
  * only when all of them allow it; otherwise nothing is taken anywhere.
  *
  * Windows are aligned to the server's TIME, so instances with skewed clocks share one
- * window. The window keys derive from that time, so they cannot be declared in KEYS: this
- * is right for a single Redis (and its replicas), not for Redis Cluster.
+ * window. The window keys derive from that time, so they cannot be declared in KEYS: each is
+ * its KEYS entry with a suffix, in the same hash slot, so on Redis Cluster a call works when
+ * its KEYS share one hash tag (the gateway tags them with the account).
  */
 export const RATE_LIMIT_LUA = `
 local time = redis.call('TIME')

@@ -237,6 +237,21 @@ describe('proxy: what an attacker tries', () => {
     expect(unknown).toBeTruthy();
   });
 
+  it('names the key and account counters of one rate-limit call with one hash tag (one Redis Cluster slot)', async () => {
+    g = await createGatewayHarness({ accountRateLimits: [{ limit: 100, window_seconds: 1 }] });
+    const kv = g.h.runtime.kv;
+    const calls: string[][] = [];
+    const rateLimitAll = kv.rateLimitAll.bind(kv);
+    kv.rateLimitAll = (checks) => {
+      calls.push(checks.map((c) => c.key));
+      return rateLimitAll(checks);
+    };
+    expect((await g.send('GET', '/v1/payments')).status).toBe(200);
+    expect(calls).toHaveLength(1);
+    const tags = calls[0]!.map((key) => /\{([^}]*)\}/.exec(key)?.[1]);
+    expect(tags).toEqual([g.accountId, g.accountId]);
+  });
+
   it('counts failed authentications from one IPv6 /64 together, and an IPv4-mapped address as its IPv4 one', async () => {
     g = await createGatewayHarness({
       trustProxy: ['127.0.0.1'],

@@ -20,14 +20,18 @@ export async function applyRateLimits(ctx: GatewayContext): Promise<StepResult> 
   if (none && noneAccount) return null;
   // One atomic kv call for both (one round trip on Redis): a request refused by one limit is
   // counted against neither, so a burst held back by the account does not use up the key.
+  // Both counters carry the account as a hash tag: one call's keys (and the window keys the
+  // script derives from them) share a Redis Cluster slot.
+  const keyCounter = `rl:{${account.id}}:key:${key.id}`;
+  const accountCounter = `rl:{${account.id}}:acct:${key.mode}`;
   let keyResult: RateLimitResult | null = null;
   let accountResult: RateLimitResult | null = null;
-  if (none) accountResult = await kv.rateLimit(`rl:acct:${account.id}:${key.mode}`, accountPolicy.windows);
-  else if (noneAccount) keyResult = await kv.rateLimit(`rl:key:${key.id}`, keyPolicy.windows);
+  if (none) accountResult = await kv.rateLimit(accountCounter, accountPolicy.windows);
+  else if (noneAccount) keyResult = await kv.rateLimit(keyCounter, keyPolicy.windows);
   else {
     const both = await kv.rateLimitAll([
-      { key: `rl:key:${key.id}`, windows: keyPolicy.windows },
-      { key: `rl:acct:${account.id}:${key.mode}`, windows: accountPolicy.windows },
+      { key: keyCounter, windows: keyPolicy.windows },
+      { key: accountCounter, windows: accountPolicy.windows },
     ]);
     keyResult = both.results[0] as RateLimitResult;
     accountResult = both.results[1] as RateLimitResult;
