@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -24,6 +24,18 @@ describe('openSqliteBackend', () => {
       expect(await pragma(backend, 'foreign_keys')).toBe(1);
       expect(await pragma(backend, 'busy_timeout')).toBe(5000);
       expect(await pragma(backend, 'synchronous')).toBe(1); // NORMAL
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it('creates the database file, and SQLite its -wal and -shm files, readable by their owner only', async () => {
+    const file = join(dir, 'private', 'gatehouse.db');
+    const backend = openSqliteBackend(file);
+    try {
+      await sql`create table t (x integer)`.execute(backend.db);
+      await sql`insert into t values (1)`.execute(backend.db);
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) expect(statSync(f).mode & 0o777, f).toBe(0o600);
     } finally {
       await backend.close();
     }

@@ -1,4 +1,4 @@
-import { mkdirSync, realpathSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import {
@@ -22,7 +22,12 @@ import type { Database } from './schema.js';
  */
 export function openSqliteBackend(url: string): Backend {
   const memory = url === ':memory:';
-  if (!memory) mkdirSync(dirname(resolve(url)), { recursive: true });
+  if (!memory) {
+    mkdirSync(dirname(resolve(url)), { recursive: true });
+    // a new database file is readable by its owner only; SQLite gives its -wal and -shm files
+    // the same mode (an existing file keeps the mode it has)
+    closeSync(openSync(url, 'a', 0o600));
+  }
   const database = new BetterSqlite3(url, { timeout: 5000 });
   try {
     database.pragma('journal_mode = WAL');
