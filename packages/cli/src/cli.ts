@@ -323,7 +323,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           `${JSON.stringify({ error: { type: err.type, code: err.code, message: err.publicMessage, ...(err.param ? { param: err.param } : {}) } }, null, 2)}\n`,
         );
       else io.stderr(`gatehouse: ${err.publicMessage}${err.param ? ` (${err.param})` : ''} [${err.code}]\n`);
-      return err.type === 'invalid_request_error' ? 2 : 1;
+      // a flag's value the API refuses is a usage error; anything else (no such key, a key that
+      // is not active) is an error of the command
+      return err.code.startsWith('parameter_') ? 2 : 1;
     }
     io.stderr(
       `gatehouse: failed: ${err instanceof Error ? err.name : 'error'}${err instanceof Error && 'code' in err ? ` (${String(err.code)})` : ''}\n`,
