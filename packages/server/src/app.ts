@@ -210,6 +210,13 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           const secret = presentedKey(request.headers.authorization);
           if (secret === null) throw new GatehouseError('authentication_required');
           const principal = await runtime.authenticator.authenticate(secret, request.ip);
+          // A secret, restricted or operator key sent from a web page has leaked into front-end
+          // code: refused here as at the gateway (this API serves no browser)
+          if (
+            request.headers.origin !== undefined &&
+            (principal.kind !== 'account' || principal.type !== 'publishable')
+          )
+            throw new GatehouseError('secret_key_in_browser');
           caller = { principal, ip: request.ip, requestId: request.id };
           request.caller = caller;
           if (route.auth === 'operator' && principal.kind !== 'operator')

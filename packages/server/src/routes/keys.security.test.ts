@@ -88,6 +88,28 @@ describe('keys: what an attacker tries', () => {
     expect((await call(h, 'POST', '/v1/keys', { key: pk.body.secret, body: {} })).status).toBe(403);
   });
 
+  it('refuses a secret key sent from a web page (an Origin header), as the gateway does', async () => {
+    const before = await h.store.listKeys({ accountId: alice.accountId }, { limit: 100 });
+    const headers = { origin: 'https://shop.example' };
+    for (const [method, url] of [
+      ['GET', '/v1/keys'],
+      ['POST', '/v1/keys'],
+      ['GET', '/v1/account'],
+    ] as const) {
+      const res = await call(h, method, url, {
+        key: alice.secret,
+        headers,
+        body: method === 'POST' ? {} : undefined,
+      });
+      expect(res.status, url).toBe(403);
+      expect(res.body.error.code).toBe('secret_key_in_browser');
+    }
+    expect((await h.store.listKeys({ accountId: alice.accountId }, { limit: 100 })).data).toHaveLength(
+      before.data.length,
+    );
+    expect((await call(h, 'GET', '/v1/keys', { key: alice.secret })).status).toBe(200);
+  });
+
   it('keeps operator routes for operator keys', async () => {
     for (const [method, url] of [
       ['POST', '/v1/accounts'],
