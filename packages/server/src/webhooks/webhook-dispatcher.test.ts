@@ -373,11 +373,15 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         await receiver.waitFor(1);
         const deleted = await call(h, 'DELETE', `/v1/webhook_endpoints/${ep.id}`, { key: account.secret });
         expect(deleted.status).toBe(200);
+        // on a busy machine the delete itself can take longer than an attempt or two
+        const atDelete = receiver.received.length;
         h.clock.advance(1_001); // the worker reads its queued endpoints again
         await new Promise((r) => setTimeout(r, 600));
         await worker.stop();
-        // the attempt in flight, perhaps the one after it; not the other six
-        expect(receiver.received.length).toBeLessThanOrEqual(2);
+        // the one after the attempt in flight, perhaps one more before the worker reads the
+        // endpoint again; not the rest of the eight
+        expect(receiver.received.length).toBeLessThanOrEqual(atDelete + 2);
+        expect(receiver.received.length).toBeLessThan(8);
       },
     );
 
