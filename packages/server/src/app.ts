@@ -102,7 +102,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Strict JSON: an empty body is "no parameters"; `__proto__` and constructor.prototype keys
   // are refused before any handler sees them.
-  app.removeContentTypeParser('application/json');
+  // JSON only: a text body is 415 like a form, not a string that fails validation later
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);

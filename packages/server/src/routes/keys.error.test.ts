@@ -85,18 +85,20 @@ describe('keys: refused requests and how', () => {
     expect(bad.json().error.code).toBe('body_invalid_json');
   });
 
-  it('refuses form bodies with 415', async () => {
-    const res = await h.app.inject({
-      method: 'POST',
-      url: '/v1/keys',
-      headers: {
-        authorization: `Bearer ${acct.secret}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      payload: 'name=x',
-    });
-    expect(res.statusCode).toBe(415);
-    expect(res.json().error.code).toBe('unsupported_media_type');
+  it('refuses form and text bodies with 415', async () => {
+    for (const [type, payload] of [
+      ['application/x-www-form-urlencoded', 'name=x'],
+      ['text/plain', '{"name":"x"}'],
+    ]) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/keys',
+        headers: { authorization: `Bearer ${acct.secret}`, 'content-type': type as string },
+        payload,
+      });
+      expect(res.statusCode, type).toBe(415);
+      expect(res.json().error.code).toBe('unsupported_media_type');
+    }
   });
 
   it('refuses an oversized body with 413', async () => {
