@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { verifyGatehouseRequest } from '@gatehouse/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGatewayHarness, type GatewayHarness, UPSTREAM_SECRET } from './test-kit/gateway-harness.js';
@@ -62,6 +63,51 @@ describe('front-proxy authorization endpoint', () => {
       now: Math.floor(g.clock.now() / 1000),
     });
     expect(who.account).toBe(g.accountId);
+  });
+
+  it('decides on a request with any body, which it never parses', async () => {
+    g = await createGatewayHarness();
+    const bodies: [string | undefined, string][] = [
+      ['application/x-www-form-urlencoded', 'amount=1&currency=eur'],
+      [
+        'multipart/form-data; boundary=x',
+        '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n',
+      ],
+      ['application/xml', '<payment><amount>1</amount></payment>'],
+      ['application/json', '{"amount":1,'],
+      ['application/json', JSON.stringify({ amount: 1, pad: 'x'.repeat(100_000) })],
+      ['not a media type', 'x'],
+      [undefined, 'raw bytes'],
+    ];
+    for (const [type, body] of bodies) {
+      const headers = type === undefined ? {} : { 'content-type': type };
+      const envoy = await g.send('POST', '/_gatehouse/ext_authz/v1/payments', { headers, body });
+      expect(envoy.status, `ext_authz ${type}`).toBe(200);
+      expect(envoy.headers['gatehouse-account']).toBe(g.accountId);
+      const traefik = await g.send('POST', '/_gatehouse/authorize', {
+        headers: { ...headers, 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/v1/payments' },
+        body,
+      });
+      expect(traefik.status, `authorize ${type}`).toBe(200);
+      // still a decision: no key, no entry
+      const none = await g.send('POST', '/_gatehouse/ext_authz/v1/payments', { key: null, headers, body });
+      expect(none.status, `ext_authz ${type} without a key`).toBe(401);
+      expect(none.json.error.code).toBe('authentication_required');
+    }
+  });
+
+  it("reads no more of a body than the gateway's max_body_bytes", async () => {
+    g = await createGatewayHarness({ config: { max_body_bytes: 1024 } });
+    const declared = await g.send('POST', '/_gatehouse/ext_authz/v1/payments', { body: 'x'.repeat(1025) });
+    expect(declared.status).toBe(413);
+    expect(declared.json.error.code).toBe('body_too_large');
+    const chunked = await g.send('POST', '/_gatehouse/ext_authz/v1/payments', {
+      body: Readable.from([Buffer.alloc(1000), Buffer.alloc(1000)]),
+    });
+    expect(chunked.status).toBe(413);
+    expect(chunked.json.error.code).toBe('body_too_large');
+    const within = await g.send('POST', '/_gatehouse/ext_authz/v1/payments', { body: 'x'.repeat(1024) });
+    expect(within.status).toBe(200);
   });
 
   it('refuses with the real status and code headers: 401, and 429 with Retry-After', async () => {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { ERROR_CODES, type ErrorCode, GatehouseError } from '@gatehouse/contract';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody } from '../http/error-body.js';
@@ -23,6 +24,10 @@ function first(v: string | string[] | undefined): string | undefined {
  * and the RateLimit headers, for the front proxy to copy onto the upstream request. Refused:
  * the real status (401/403/429) with the error body and `Gatehouse-Status`,
  * `Gatehouse-Error-Code` and `Retry-After` when relevant.
+ *
+ * The request body is never parsed, whatever its type: it is read and discarded, up to the
+ * gateway's `max_body_bytes` (413 beyond), so a form, multipart, XML or malformed JSON body
+ * is decided on like any other.
  *
  * Idempotency cannot be enforced this way: the upstream's answer never passes through
  * Gatehouse, so there is nothing to store or replay. An `Idempotency-Key` is still validated.
@@ -65,46 +70,57 @@ export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEn
     return reply;
   }
 
-  app.route({
-    method: [...ALL_METHODS],
-    url: AUTHORIZE,
-    handler: async (request, reply) => {
-      const h = request.headers;
-      // nginx sets X-Original-*, Traefik X-Forwarded-*; each passes the client's own headers
-      // on, so a client could send the other proxy's pair to get a request line of its choice
-      // authorized. When both say something, they must say the same.
-      const originalMethod = first(h['x-original-method']);
-      const forwardedMethod = first(h['x-forwarded-method']);
-      const originalUri = first(h['x-original-uri']);
-      const forwardedUri = first(h['x-forwarded-uri']);
-      if (
-        (originalMethod !== undefined &&
-          forwardedMethod !== undefined &&
-          originalMethod.toUpperCase() !== forwardedMethod.toUpperCase()) ||
-        (originalUri !== undefined && forwardedUri !== undefined && originalUri !== forwardedUri)
-      ) {
-        throw new GatehouseError('parameter_invalid', {
-          message: 'X-Original-Method/X-Original-URI and X-Forwarded-Method/X-Forwarded-Uri disagree.',
-        });
-      }
-      const method = (originalMethod ?? forwardedMethod ?? request.method).toUpperCase();
-      const uri = originalUri ?? forwardedUri;
-      if (uri === undefined || !uri.startsWith('/')) {
-        throw new GatehouseError('parameter_missing', {
-          message:
-            'Send the original request line in X-Original-Method/X-Original-URI (nginx) or X-Forwarded-Method/X-Forwarded-Uri (Traefik).',
-        });
-      }
-      return decide(request, reply, method, uri);
-    },
-  });
+  // In a context of their own: these endpoints accept any body and never parse it.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', discardBody(engine.config.max_body_bytes));
+    // Its type is of no interest, and Fastify answers one it cannot parse with 415 before any
+    // parser runs; without it, a body goes to the catch-all parser above.
+    scope.addHook('onRequest', (request, _reply, done) => {
+      delete request.raw.headers['content-type'];
+      done();
+    });
+    scope.route({
+      method: [...ALL_METHODS],
+      url: AUTHORIZE,
+      handler: async (request, reply) => {
+        const h = request.headers;
+        // nginx sets X-Original-*, Traefik X-Forwarded-*; each passes the client's own headers
+        // on, so a client could send the other proxy's pair to get a request line of its choice
+        // authorized. When both say something, they must say the same.
+        const originalMethod = first(h['x-original-method']);
+        const forwardedMethod = first(h['x-forwarded-method']);
+        const originalUri = first(h['x-original-uri']);
+        const forwardedUri = first(h['x-forwarded-uri']);
+        if (
+          (originalMethod !== undefined &&
+            forwardedMethod !== undefined &&
+            originalMethod.toUpperCase() !== forwardedMethod.toUpperCase()) ||
+          (originalUri !== undefined && forwardedUri !== undefined && originalUri !== forwardedUri)
+        ) {
+          throw new GatehouseError('parameter_invalid', {
+            message: 'X-Original-Method/X-Original-URI and X-Forwarded-Method/X-Forwarded-Uri disagree.',
+          });
+        }
+        const method = (originalMethod ?? forwardedMethod ?? request.method).toUpperCase();
+        const uri = originalUri ?? forwardedUri;
+        if (uri === undefined || !uri.startsWith('/')) {
+          throw new GatehouseError('parameter_missing', {
+            message:
+              'Send the original request line in X-Original-Method/X-Original-URI (nginx) or X-Forwarded-Method/X-Forwarded-Uri (Traefik).',
+          });
+        }
+        return decide(request, reply, method, uri);
+      },
+    });
 
-  const extAuthz = async (request: FastifyRequest, reply: FastifyReply) => {
-    const uri = request.url.slice(EXT_AUTHZ.length) || '/';
-    return decide(request, reply, request.method, uri.startsWith('/') ? uri : `/${uri}`);
-  };
-  app.route({ method: [...ALL_METHODS], url: EXT_AUTHZ, handler: extAuthz });
-  app.route({ method: [...ALL_METHODS], url: `${EXT_AUTHZ}/*`, handler: extAuthz });
+    const extAuthz = async (request: FastifyRequest, reply: FastifyReply) => {
+      const uri = request.url.slice(EXT_AUTHZ.length) || '/';
+      return decide(request, reply, request.method, uri.startsWith('/') ? uri : `/${uri}`);
+    };
+    scope.route({ method: [...ALL_METHODS], url: EXT_AUTHZ, handler: extAuthz });
+    scope.route({ method: [...ALL_METHODS], url: `${EXT_AUTHZ}/*`, handler: extAuthz });
+  });
 
   app.get('/_gatehouse/refusal', async (request, reply) => {
     const q = request.query as Record<string, string | undefined>;
@@ -130,4 +146,38 @@ export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEn
     reply.header('request-id', id);
     return reply.status(error.status).send(errorBody(error, id));
   });
+}
+
+/**
+ * A content-type parser that reads the body to its end and keeps nothing: `max` bytes at most,
+ * then 413 (Fastify closes the connection instead of reading the rest).
+ */
+function discardBody(max: number) {
+  return (
+    request: FastifyRequest,
+    payload: Readable,
+    done: (err: Error | null, body?: undefined) => void,
+  ) => {
+    if (Number(request.headers['content-length'] ?? 0) > max) {
+      done(new GatehouseError('body_too_large'));
+      return;
+    }
+    let size = 0;
+    let settled = false;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      done(err);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) return;
+      payload.off('data', onData);
+      payload.pause();
+      settle(new GatehouseError('body_too_large'));
+    };
+    payload.on('data', onData);
+    payload.on('end', () => settle(null));
+    payload.on('error', settle);
+  };
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { CreateKeyRequest } from '@gatehouse/contract';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
@@ -85,7 +86,7 @@ export interface GatewayHarness {
   send(
     method: string,
     path: string,
-    options?: { key?: string | null; headers?: Record<string, string>; body?: string | Buffer },
+    options?: { key?: string | null; headers?: Record<string, string>; body?: string | Buffer | Readable },
   ): Promise<{
     status: number;
     headers: Record<string, string | string[] | undefined>;
