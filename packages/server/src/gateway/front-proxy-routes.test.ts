@@ -65,6 +65,16 @@ describe('front-proxy authorization endpoint', () => {
     expect(who.account).toBe(g.accountId);
   });
 
+  it('Envoy ext_authz: the OK answer tells Envoy to drop Authorization upstream; a refusal does not', async () => {
+    g = await createGatewayHarness();
+    const ok = await g.send('GET', '/_gatehouse/ext_authz/v1/payments');
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-envoy-auth-headers-to-remove']).toBe('authorization');
+    const refused = await g.send('GET', '/_gatehouse/ext_authz/v1/payments', { key: null });
+    expect(refused.status).toBe(401);
+    expect(refused.headers['x-envoy-auth-headers-to-remove']).toBeUndefined();
+  });
+
   it('decides on a request with any body, which it never parses', async () => {
     g = await createGatewayHarness();
     const bodies: [string | undefined, string][] = [

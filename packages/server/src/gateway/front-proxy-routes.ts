@@ -8,6 +8,8 @@ import type { GatewayHeaders } from './types.js';
 const AUTHORIZE = '/_gatehouse/authorize';
 const EXT_AUTHZ = '/_gatehouse/ext_authz';
 const REQUEST_ID = /^req_[0-9A-Za-z]{1,64}$/;
+/** Envoy copies the OK answer's headers upstream; this one tells it to drop the client's key there. */
+const ENVOY_OK_HEADERS = { 'x-envoy-auth-headers-to-remove': 'authorization' };
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -25,6 +27,9 @@ function first(v: string | string[] | undefined): string | undefined {
  * the real status (401/403/429) with the error body and `Gatehouse-Status`,
  * `Gatehouse-Error-Code` and `Retry-After` when relevant.
  *
+ * Envoy copies the OK answer's headers onto the upstream request and, as told by
+ * `x-envoy-auth-headers-to-remove`, drops the client's `Authorization` there.
+ *
  * The request body is never parsed, whatever its type: it is read and discarded, up to the
  * gateway's `max_body_bytes` (413 beyond), so a form, multipart, XML or malformed JSON body
  * is decided on like any other.
@@ -37,7 +42,13 @@ function first(v: string | string[] | undefined): string | undefined {
  * body of a known code for nginx's `error_page` to show the real answer.
  */
 export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEngine): void {
-  async function decide(request: FastifyRequest, reply: FastifyReply, method: string, uri: string) {
+  async function decide(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    method: string,
+    uri: string,
+    okHeaders?: Record<string, string>,
+  ) {
     const createdAt = engine.clock.now();
     const start = performance.now();
     const decision = await engine.authorize({
@@ -51,6 +62,7 @@ export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEn
     let status = 200;
     if (decision.allowed) {
       reply.headers(engine.upstreamHeaders(decision.principal, decision.requestId, method, uri));
+      if (okHeaders !== undefined) reply.headers(okHeaders);
       reply.status(200).send();
     } else {
       status = decision.status;
@@ -116,7 +128,8 @@ export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEn
 
     const extAuthz = async (request: FastifyRequest, reply: FastifyReply) => {
       const uri = request.url.slice(EXT_AUTHZ.length) || '/';
-      return decide(request, reply, request.method, uri.startsWith('/') ? uri : `/${uri}`);
+      const original = uri.startsWith('/') ? uri : `/${uri}`;
+      return decide(request, reply, request.method, original, ENVOY_OK_HEADERS);
     };
     scope.route({ method: [...ALL_METHODS], url: EXT_AUTHZ, handler: extAuthz });
     scope.route({ method: [...ALL_METHODS], url: `${EXT_AUTHZ}/*`, handler: extAuthz });
