@@ -147,6 +147,19 @@ describe.skipIf(!NGINX)('nginx auth_request in front of the payments API (exampl
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it('shows the real answer when Gatehouse refuses before deciding (a client-sent X-Forwarded-Uri)', async () => {
+    const before = seenUpstream.length;
+    const res = await fetch(`${base}/v1/payments`, {
+      headers: { authorization: `Bearer ${keys['full']}`, 'x-forwarded-uri': '/v1/other' },
+    });
+    const body = (await res.json()) as { error: Record<string, unknown> };
+    expect(res.status).toBe(400);
+    expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'parameter_invalid' });
+    expect(body.error['param']).toBeUndefined();
+    expect(body.error['request_id']).toBe(res.headers.get('request-id'));
+    expect(seenUpstream.length).toBe(before);
+  });
+
   it('keeps the key out of the logs of nginx and Gatehouse', () => {
     const logs = `${readFileSync(nginx.accessLog, 'utf8')}${readFileSync(nginx.errorLog, 'utf8')}${gh.stdout()}`;
     for (const key of Object.values(keys)) expect(logs).not.toContain(key);

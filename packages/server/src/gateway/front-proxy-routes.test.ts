@@ -111,6 +111,8 @@ describe('front-proxy authorization endpoint', () => {
     const declared = await g.send('POST', '/_gatehouse/ext_authz/v1/payments', { body: 'x'.repeat(1025) });
     expect(declared.status).toBe(413);
     expect(declared.json.error.code).toBe('body_too_large');
+    expect(declared.headers['gatehouse-status']).toBe('413');
+    expect(declared.headers['gatehouse-error-code']).toBe('body_too_large');
     const chunked = await g.send('POST', '/_gatehouse/ext_authz/v1/payments', {
       body: Readable.from([Buffer.alloc(1000), Buffer.alloc(1000)]),
     });
@@ -154,6 +156,9 @@ describe('front-proxy authorization endpoint', () => {
     expect(forged.status).toBe(400);
     expect(forged.json.error.code).toBe('parameter_invalid');
     expect(forged.headers['gatehouse-account']).toBeUndefined();
+    // for nginx's refusal page, which only sees these headers
+    expect(forged.headers['gatehouse-status']).toBe('400');
+    expect(forged.headers['gatehouse-error-code']).toBe('parameter_invalid');
     const otherPath = await g.send('GET', '/_gatehouse/authorize', {
       key: readOnly.secret,
       headers: {
@@ -181,6 +186,8 @@ describe('front-proxy authorization endpoint', () => {
     const res = await g.send('GET', '/_gatehouse/authorize');
     expect(res.status).toBe(400);
     expect(res.json.error.code).toBe('parameter_missing');
+    expect(res.headers['gatehouse-status']).toBe('400');
+    expect(res.headers['gatehouse-error-code']).toBe('parameter_missing');
   });
 });
 
@@ -205,6 +212,15 @@ describe('refusal page for nginx error_page', () => {
         request_id: 'req_01ABC',
       },
     });
+  });
+
+  it('renders 500 api_error when the front proxy had no code to pass on (no answer from Gatehouse)', async () => {
+    g = await createGatewayHarness();
+    for (const q of ['', 'status=&code=&request_id=&retry_after=']) {
+      const res = await g.send('GET', `/_gatehouse/refusal?${q}`, { key: null });
+      expect(res.status, q).toBe(500);
+      expect(res.json.error).toMatchObject({ type: 'api_error', code: 'internal_error' });
+    }
   });
 
   it('renders nothing else: unknown codes, mismatched statuses, odd ids or retry values are refused', async () => {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ERROR_CODES, type ErrorCode, GatehouseError } from '@gatehouse/contract';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorBody } from '../http/error-body.js';
+import { errorBody, toGatehouseError } from '../http/error-body.js';
 import type { GatewayEngine } from './engine.js';
 import type { GatewayHeaders } from './types.js';
 
@@ -92,6 +92,14 @@ export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEn
       delete request.raw.headers['content-type'];
       done();
     });
+    // Every answer carries its status and code for the front proxy (nginx's refusal page reads
+    // them), errors outside the decision too; the app's error handler then writes the body.
+    scope.setErrorHandler((err, _request, reply) => {
+      const mapped = toGatehouseError(err);
+      reply.header('gatehouse-status', String(mapped.status));
+      reply.header('gatehouse-error-code', mapped.code);
+      throw err;
+    });
     scope.route({
       method: [...ALL_METHODS],
       url: AUTHORIZE,
@@ -137,8 +145,9 @@ export function registerFrontProxyRoutes(app: FastifyInstance, engine: GatewayEn
 
   app.get('/_gatehouse/refusal', async (request, reply) => {
     const q = request.query as Record<string, string | undefined>;
-    const code = q['code'];
-    if (code === undefined || !Object.hasOwn(ERROR_CODES, code)) {
+    // No code: the front proxy got no answer from Gatehouse (nginx says 500), not a client error
+    const code = q['code'] === undefined || q['code'] === '' ? 'internal_error' : q['code'];
+    if (!Object.hasOwn(ERROR_CODES, code)) {
       throw new GatehouseError('parameter_invalid', { param: 'code' });
     }
     const error = new GatehouseError(code as ErrorCode);
