@@ -145,6 +145,8 @@ describe.skipIf(!NGINX)('nginx auth_request in front of the payments API (exampl
     expect(limited.status).toBe(429);
     expect(limited.body.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limited' });
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.headers.get('ratelimit')).toMatch(/^"w60";r=0;t=\d+$/);
+    expect(limited.headers.get('ratelimit-policy')).toContain('"w60";q=2;w=60');
   });
 
   it('shows the real answer when Gatehouse refuses before deciding (a client-sent X-Forwarded-Uri)', async () => {
