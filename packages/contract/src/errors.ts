@@ -40,6 +40,21 @@ export const ERROR_CODES = {
     type: 'invalid_request_error',
     message: 'The request body is not valid JSON.',
   },
+  request_malformed: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The request could not be read: its URL or headers are malformed.',
+  },
+  request_timeout: {
+    status: 408,
+    type: 'invalid_request_error',
+    message: 'The request was not received in time.',
+  },
+  headers_too_large: {
+    status: 431,
+    type: 'invalid_request_error',
+    message: 'The request headers are too large.',
+  },
   body_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
   unsupported_media_type: {
     status: 415,

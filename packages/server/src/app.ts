@@ -12,10 +12,12 @@ import type { GatewayProxy } from './gateway/proxy.js';
 import type { GatewayUpgradeProxy } from './gateway/proxy-upgrade.js';
 import { newRequestId } from './gateway/request-id.js';
 import { gatewayServerFactory } from './gateway/server-factory.js';
+import { clientErrorHandler } from './http/client-error-handler.js';
 import { errorBody, toGatehouseError } from './http/error-body.js';
 import { buildOpenApi } from './http/openapi.js';
 import { parseInput } from './http/parse-input.js';
 import type { AnyRoute } from './http/route.js';
+import { standardHeaders } from './http/standard-headers.js';
 import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit-events.js';
 import { eventRoutes } from './routes/events.js';
@@ -77,6 +79,7 @@ export function presentedKey(header: string | undefined): string | null {
  */
 export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const { runtime, logger } = options;
+  const hsts = options.https !== undefined;
   const app = Fastify({
     ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
     // with an upstream, proxied paths bypass Fastify (the factory builds the HTTPS server then)
@@ -95,6 +98,16 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // A URL the router cannot decode (`/%`, `/v1/keys/%ff`), or a path parameter longer than any
+    // id: answered like any other error, before any hook runs (Fastify's own body echoes the URL).
+    frameworkErrors: (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+      const error = toGatehouseError(err);
+      request.errorCode = error.code;
+      reply.headers(standardHeaders(request.id, hsts));
+      return reply.status(error.status).send(errorBody(error, request.id));
+    },
+    // what node:http could not read as a request (oversized headers among them)
+    clientErrorHandler: clientErrorHandler(hsts),
     // The HTTP and HTTPS variants differ only in the raw server type; handlers never touch it.
   }) as unknown as FastifyInstance;
   app.decorateRequest('caller', null);
@@ -122,14 +135,10 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  const hsts = options.https !== undefined;
   // Callback-style hooks: no promise per hook on every request (the front-proxy endpoint
   // answers at the gateway's rate).
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('Request-Id', request.id);
-    if (hsts) reply.header('Strict-Transport-Security', 'max-age=63072000; includeSubDomains');
-    reply.header('Cache-Control', 'no-store');
-    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.headers(standardHeaders(request.id, hsts));
     done();
   });
 

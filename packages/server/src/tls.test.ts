@@ -135,20 +135,36 @@ describe.skipIf(!canRun)('HTTPS (GATEHOUSE_TLS_CERT/KEY)', () => {
     expect(await handshake(port, { ca, maxVersion: 'TLSv1.2' })).toEqual({ ok: true, protocol: 'TLSv1.2' });
   });
 
+  /** One GET over HTTPS: status, HSTS header and body. */
+  function fetchOverTls(path: string, headers: Record<string, string> = {}) {
+    return new Promise<{ status: number; hsts: string | undefined; body: string }>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path, headers, ca, servername: 'localhost' }, (r) => {
+        let body = '';
+        r.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        r.on('end', () =>
+          resolve({ status: r.statusCode ?? 0, hsts: r.headers['strict-transport-security'], body }),
+        );
+      }).on('error', reject);
+    });
+  }
+
+  it('sends Strict-Transport-Security with answers to what it cannot read too', async () => {
+    for (const [path, headers, status, code] of [
+      ['/%', {}, 400, 'request_malformed'],
+      ['/v1/keys/%ff', {}, 400, 'request_malformed'],
+      ['/healthz', { 'x-big': 'x'.repeat(20_000) }, 431, 'headers_too_large'],
+    ] as const) {
+      const res = await fetchOverTls(path, headers);
+      expect(res.status, path).toBe(status);
+      expect(res.hsts, path).toMatch(/^max-age=\d+/);
+      expect(JSON.parse(res.body).error.code).toBe(code);
+    }
+  });
+
   it('sends Strict-Transport-Security', async () => {
-    const res = await new Promise<{ status: number; hsts: string | undefined; body: string }>(
-      (resolve, reject) => {
-        get({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'localhost' }, (r) => {
-          let body = '';
-          r.on('data', (d: Buffer) => {
-            body += d.toString();
-          });
-          r.on('end', () =>
-            resolve({ status: r.statusCode ?? 0, hsts: r.headers['strict-transport-security'], body }),
-          );
-        }).on('error', reject);
-      },
-    );
+    const res = await fetchOverTls('/healthz');
     expect(res.status).toBe(200);
     expect(res.hsts).toMatch(/^max-age=(\d+)/);
     expect(Number(/max-age=(\d+)/.exec(res.hsts ?? '')?.[1])).toBeGreaterThanOrEqual(31_536_000);

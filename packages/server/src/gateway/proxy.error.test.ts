@@ -113,6 +113,30 @@ describe('proxy: what is refused and how', () => {
     ]);
   });
 
+  it('answers what Fastify and node:http cannot read with the standard error and headers', async () => {
+    g = await createGatewayHarness();
+    // Gatehouse's own paths, which the listener hands to Fastify
+    for (const path of ['/v1/keys/%ff', '/_gatehouse/ext_authz/%']) {
+      const res = await g.send('GET', path);
+      expect(res.status, path).toBe(400);
+      expect(res.json.error).toMatchObject({ type: 'invalid_request_error', code: 'request_malformed' });
+      expect(res.json.error.request_id).toBe(res.headers['request-id']);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.text).not.toContain('%');
+    }
+    // headers over node:http's limit (16 KiB): answered on the socket, and the connection closed
+    const big = await g.send('GET', '/v1/payments', { headers: { 'x-big': 'x'.repeat(20_000) } });
+    expect(big.status).toBe(431);
+    expect(big.json.error).toMatchObject({ type: 'invalid_request_error', code: 'headers_too_large' });
+    expect(big.json.error.request_id).toBe(big.headers['request-id']);
+    expect(big.headers['cache-control']).toBe('no-store');
+    expect(big.headers['x-content-type-options']).toBe('nosniff');
+    expect(big.headers['connection']).toBe('close');
+    expect(g.upstream.received).toHaveLength(0);
+    expect((await g.send('GET', '/v1/payments')).status).toBe(200);
+  });
+
   it('applies a per-route scope override', async () => {
     g = await createGatewayHarness({
       config: { routes: [{ method: 'POST', path: '/v1/payments/:id/refund', scope: 'refunds:write' }] },

@@ -19,7 +19,9 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'body_invalid_json',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'body_invalid_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'body_invalid_json',
-  FST_ERR_BAD_URL: 'route_not_found',
+  FST_ERR_BAD_URL: 'request_malformed',
+  // a path parameter longer than any id
+  FST_ERR_MAX_PARAM_LENGTH: 'resource_missing',
   FST_ERR_ASYNC_CONSTRAINT: 'route_not_found',
 };
 

@@ -131,6 +131,29 @@ describe('keys: refused requests and how', () => {
     expect(res.headers['request-id']).toBe(res.body.error.request_id);
   });
 
+  it('answers a URL it cannot decode with the standard error and headers, never echoing it', async () => {
+    for (const url of ['/%', '/v1/keys/%ff', '/v1/keys/%<script>']) {
+      const res = await call(h, 'GET', url, { key: acct.secret });
+      expect(res.status, url).toBe(400);
+      expect(res.body).toEqual({
+        error: {
+          type: 'invalid_request_error',
+          code: 'request_malformed',
+          message: 'The request could not be read: its URL or headers are malformed.',
+          request_id: res.headers['request-id'],
+        },
+      });
+      expect(res.headers['request-id']).toMatch(/^req_/);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
+    // an id longer than any id is no such object, not Fastify's 414 echoing the path
+    const long = await call(h, 'GET', `/v1/keys/${'k'.repeat(300)}`, { key: acct.secret });
+    expect(long.status).toBe(404);
+    expect(long.body.error.code).toBe('resource_missing');
+    expect(JSON.stringify(long.body)).not.toContain('kkkk');
+  });
+
   it('refuses to roll or update a revoked key', async () => {
     const k = await call(h, 'POST', '/v1/keys', { key: acct.secret, body: {} });
     await call(h, 'POST', `/v1/keys/${k.body.id}/revoke`, { key: acct.secret });
