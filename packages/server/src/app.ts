@@ -18,6 +18,7 @@ import { buildOpenApi } from './http/openapi.js';
 import { parseInput } from './http/parse-input.js';
 import type { AnyRoute } from './http/route.js';
 import { standardHeaders } from './http/standard-headers.js';
+import { TLS_SERVER_OPTIONS } from './http/tls-server-options.js';
 import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit-events.js';
 import { eventRoutes } from './routes/events.js';
@@ -35,7 +36,7 @@ export interface AppOptions {
   /** Addresses or CIDRs of proxies whose X-Forwarded-For is believed; nothing else is. */
   trustProxy?: string[];
   version?: string;
-  /** Serve HTTPS: TLS 1.2 minimum, 1.3 preferred (Node negotiates the highest both support). */
+  /** Serve HTTPS: TLS 1.2 (forward-secret AEAD suites only) or 1.3, as `TLS_SERVER_OPTIONS` says. */
   https?: { cert: Buffer; key: Buffer };
   /** The gateway engine (for /_gatehouse/authorize) and, with an upstream, the proxy (and its HTTP Upgrade side) for every path Gatehouse does not own */
   gateway?: {
@@ -81,7 +82,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const { runtime, logger } = options;
   const hsts = options.https !== undefined;
   const app = Fastify({
-    ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
+    ...(options.https ? { https: { ...options.https, ...TLS_SERVER_OPTIONS } } : {}),
     // with an upstream, proxied paths bypass Fastify (the factory builds the HTTPS server then)
     ...(options.gateway?.proxy
       ? { serverFactory: gatewayServerFactory(options.gateway.proxy, options.https, options.gateway.upgrade) }

@@ -23,19 +23,21 @@ function opensslAvailable(): boolean {
   }
 }
 
-/** A self-signed P-256 certificate for localhost, valid one day, made for this run only. */
-function selfSignedCertificate(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
+/**
+ * A self-signed certificate for localhost (P-256, or RSA 2048 for the RSA suites), valid one
+ * day, made for this run only.
+ */
+function selfSignedCertificate(dir: string, kind: 'ec' | 'rsa' = 'ec'): { cert: string; key: string } {
+  const cert = join(dir, kind === 'ec' ? 'cert.pem' : 'rsa-cert.pem');
+  const key = join(dir, kind === 'ec' ? 'key.pem' : 'rsa-key.pem');
   execFileSync(
     'openssl',
     [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
+      ...(kind === 'ec'
+        ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']
+        : ['-newkey', 'rsa:2048']),
       '-nodes',
       '-days',
       '1',
@@ -170,3 +172,66 @@ describe.skipIf(!canRun)('HTTPS (GATEHOUSE_TLS_CERT/KEY)', () => {
     expect(Number(/max-age=(\d+)/.exec(res.hsts ?? '')?.[1])).toBeGreaterThanOrEqual(31_536_000);
   });
 });
+
+// Static-RSA key exchange (no forward secrecy), CBC and SHA-1 MACs: what a TLS 1.2 client may
+// still offer and OpenSSL still accepts at its default security level.
+const WEAK_TLS12_SUITES = [
+  'AES128-SHA',
+  'AES256-GCM-SHA384',
+  'ECDHE-RSA-AES128-SHA',
+  'ECDHE-RSA-AES256-SHA384',
+];
+
+for (const withUpstream of [false, true]) {
+  describe.skipIf(!canRun)(
+    `TLS 1.2 cipher suites, RSA certificate (${withUpstream ? 'gateway listener' : 'app server'})`,
+    () => {
+      let dir: string;
+      let server: RunningServer;
+      let port: number;
+      beforeAll(async () => {
+        dir = mkdtempSync(join(tmpdir(), 'gatehouse-tls-'));
+        const { cert, key } = selfSignedCertificate(dir, 'rsa');
+        server = await startServer(
+          loadConfig({
+            GATEHOUSE_PORT: '0',
+            GATEHOUSE_HOST: '127.0.0.1',
+            GATEHOUSE_DATA_DIR: join(dir, 'data'),
+            GATEHOUSE_TLS_CERT: cert,
+            GATEHOUSE_TLS_KEY: key,
+            // never called: the listener is the gateway's serverFactory one
+            ...(withUpstream ? { GATEHOUSE_UPSTREAM_URL: 'http://127.0.0.1:9' } : {}),
+          }),
+          { logger: createLogger({ level: 'silent' }) },
+        );
+        port = (server.app.server.address() as AddressInfo).port;
+      });
+      afterAll(async () => {
+        await server?.close();
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      });
+
+      it('refuses a client that offers only a suite without forward secrecy or AEAD', async () => {
+        for (const ciphers of WEAK_TLS12_SUITES) {
+          const result = await handshake(port, { maxVersion: 'TLSv1.2', ciphers, rejectUnauthorized: false });
+          expect(result.ok, ciphers).toBe(false);
+          expect(result.ok ? null : result.code, ciphers).toMatch(/HANDSHAKE_FAILURE|NO_SHARED_CIPHER/);
+        }
+      });
+
+      it('accepts ECDHE-RSA-AES128-GCM-SHA256 under TLS 1.2, and TLS 1.3', async () => {
+        expect(
+          await handshake(port, {
+            maxVersion: 'TLSv1.2',
+            ciphers: 'ECDHE-RSA-AES128-GCM-SHA256',
+            rejectUnauthorized: false,
+          }),
+        ).toEqual({ ok: true, protocol: 'TLSv1.2' });
+        expect(await handshake(port, { rejectUnauthorized: false })).toEqual({
+          ok: true,
+          protocol: 'TLSv1.3',
+        });
+      });
+    },
+  );
+}

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, ServerResponse } from 
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { TLS_SERVER_OPTIONS } from '../http/tls-server-options.js';
 import { isOwnedPath } from './owned-paths.js';
 import type { GatewayProxy } from './proxy.js';
 import { declaresBody, type GatewayUpgradeProxy } from './proxy-upgrade.js';
@@ -23,8 +24,8 @@ export function gatewayServerFactory(
     };
     const server =
       https !== undefined
-        ? // TLS 1.2 minimum, 1.3 preferred, as the app sets when it builds its own server
-          (createHttpsServer({ ...https, minVersion: 'TLSv1.2' }, listener) as unknown as Server)
+        ? // the same protocols and suites as the app's own HTTPS server
+          (createHttpsServer({ ...https, ...TLS_SERVER_OPTIONS }, listener) as unknown as Server)
         : createServer({ keepAliveTimeout: 72_000 }, listener);
     if (upgrade !== undefined) {
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
