@@ -233,7 +233,12 @@ export function createGatewayEngine(deps: GatewayEngineDeps): GatewayEngine {
       return begin;
     },
 
-    completeIdempotency: (ticket, response) => parts.idempotency.complete(ticket, response),
+    // An upstream 429 says the request was not carried out: like the gateway's own refusals it is
+    // not kept, and a retry with the key runs (a kept 429 would refuse it for 24 hours).
+    completeIdempotency: (ticket, response) =>
+      response?.status === 429
+        ? parts.idempotency.release(ticket)
+        : parts.idempotency.complete(ticket, response),
     releaseIdempotency: (ticket) => parts.idempotency.release(ticket),
     refusal: (code, base) => refuse(base, code),
     close: () => parts.verified.close(),

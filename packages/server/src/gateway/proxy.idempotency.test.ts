@@ -64,6 +64,23 @@ describe('proxy: idempotency', () => {
     expect(g.upstream.received).toHaveLength(1);
   });
 
+  it('does not keep an upstream 429: a retry with the key reaches the upstream', async () => {
+    g = await createGatewayHarness();
+    let busy = true;
+    g.upstream.respond = (_r, res) => {
+      res.writeHead(busy ? 429 : 201, { 'content-type': 'application/json', 'retry-after': '1' });
+      res.end(busy ? '{"error":{"code":"rate_limited"}}' : '{"id":"pi_1"}');
+    };
+    const headers = { ...json, 'idempotency-key': 'order-busy' };
+    expect((await g.send('POST', '/v1/payments', { body: '{}', headers })).status).toBe(429);
+    busy = false;
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the key is let go after the answer
+    const retry = await g.send('POST', '/v1/payments', { body: '{}', headers });
+    expect(retry.status).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(g.upstream.received).toHaveLength(2);
+  });
+
   it('finishes and keeps an idempotent request whose client hung up, and replays it to the retry', async () => {
     g = await createGatewayHarness();
     let answered: () => void = () => {};
