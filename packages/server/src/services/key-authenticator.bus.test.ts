@@ -98,41 +98,8 @@ describe('KeyAuthenticator over an invalidation bus (no Redis)', () => {
     expect(await t.accepted(t.b)).toBe(false); // while down: anything older than 1 s is looked up again
   });
 
-  it('does not cache a row read while an invalidation of it came in (the read may predate the change)', async () => {
-    const bus = new FakeBus();
-    const t = await twoInstances(bus);
-    h.clock.advance(31_000); // B's copy is old: its next check reads the store again
-    const read = h.store.findKeyByHash.bind(h.store);
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let reading: () => void = () => {};
-    const started = new Promise<void>((resolve) => {
-      reading = resolve;
-    });
-    // B reads the row, then stalls before it caches it
-    h.store.findKeyByHash = async (hash: string) => {
-      const row = await read(hash);
-      reading();
-      await held;
-      return row;
-    };
-    const during = t.accepted(t.b);
-    await started;
-    h.store.findKeyByHash = read;
-    await t.a.keys.revoke(cliCaller, t.id, { reason: 'compromised' }); // B hears of it mid-read
-    release();
-    expect(await during).toBe(true); // the request that raced the revocation
-    expect(await t.accepted(t.b)).toBe(false); // but its stale row was not kept
-  });
-
-  it("caches a row read while another key's invalidation came in", async () => {
-    const bus = new FakeBus();
-    const t = await twoInstances(bus);
-    const account = await t.a.accounts.create(cliCaller, { name: 'Other' });
-    const other = await t.a.keys.create(cliCaller, { type: 'secret', account: account.id, mode: 'test' });
-    h.clock.advance(31_000); // B's copy is old: its next check reads the store again
+  /** The store's next key read stalls after it has read the row, until `release()`; later reads go through. */
+  function stallNextRead() {
     const read = h.store.findKeyByHash.bind(h.store);
     let reads = 0;
     let release: () => void = () => {};
@@ -146,17 +113,41 @@ describe('KeyAuthenticator over an invalidation bus (no Redis)', () => {
     h.store.findKeyByHash = async (hash: string) => {
       reads++;
       const row = await read(hash);
+      if (reads > 1) return row;
       reading();
       await held;
       return row;
     };
+    return { started, release, reads: () => reads };
+  }
+
+  it('does not cache a row read while an invalidation of it came in (the read may predate the change)', async () => {
+    const bus = new FakeBus();
+    const t = await twoInstances(bus);
+    h.clock.advance(31_000); // B's copy is old: its next check reads the store again
+    const stall = stallNextRead(); // B reads the row, then stalls before it caches it
     const during = t.accepted(t.b);
-    await started;
+    await stall.started;
+    await t.a.keys.revoke(cliCaller, t.id, { reason: 'compromised' }); // B hears of it mid-read
+    stall.release();
+    expect(await during).toBe(true); // the request that raced the revocation
+    expect(await t.accepted(t.b)).toBe(false); // but its stale row was not kept
+  });
+
+  it("caches a row read while another key's invalidation came in", async () => {
+    const bus = new FakeBus();
+    const t = await twoInstances(bus);
+    const account = await t.a.accounts.create(cliCaller, { name: 'Other' });
+    const other = await t.a.keys.create(cliCaller, { type: 'secret', account: account.id, mode: 'test' });
+    h.clock.advance(31_000); // B's copy is old: its next check reads the store again
+    const stall = stallNextRead();
+    const during = t.accepted(t.b);
+    await stall.started;
     await t.a.keys.revoke(cliCaller, other.id, { reason: 'compromised' }); // another key, mid-read
-    release();
+    stall.release();
     expect(await during).toBe(true);
     expect(await t.accepted(t.b)).toBe(true);
-    expect(reads).toBe(1); // the second check was served from the cache
+    expect(stall.reads()).toBe(1); // the second check was served from the cache
   });
 
   it('still revokes when the invalidation cannot be published, and publishes it again later', async () => {
