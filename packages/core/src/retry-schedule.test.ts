@@ -64,6 +64,27 @@ describe('nextAttemptAt', () => {
     expect(nextAttemptAt(1, now, () => 0.5, { retryAfterMs: Number.NaN })).toBe(now + 5 * S);
   });
 
+  it('keeps a jittered delay above the cap when Retry-After asks for less than it (attempts 6–7)', () => {
+    // 10 h + 20 % jitter is 12 h, beyond the 10 h cap on Retry-After: the cap must not cut it
+    const plain = nextAttemptAt(6, now, () => 0.99)!;
+    expect(plain - now).toBeGreaterThan(11 * H);
+    expect(nextAttemptAt(6, now, () => 0.99, { retryAfterMs: 11 * H })).toBe(plain);
+    expect(nextAttemptAt(7, now, () => 0.99, { retryAfterMs: 1000 * H })).toBe(plain);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        fc.integer({ min: 0, max: 100 * H }),
+        (attempt, r, retryAfterMs) => {
+          const alone = nextAttemptAt(attempt, now, () => r)!;
+          const next = nextAttemptAt(attempt, now, () => r, { retryAfterMs })!;
+          expect(next).toBeGreaterThanOrEqual(alone);
+          expect(next - now).toBeLessThanOrEqual(Math.max(alone - now, 10 * H));
+        },
+      ),
+    );
+  });
+
   it('refuses attempt numbers below 1', () => {
     expect(() => nextAttemptAt(0, now, () => 0.5)).toThrow(RangeError);
     expect(() => nextAttemptAt(1.5, now, () => 0.5)).toThrow(RangeError);

@@ -31,7 +31,7 @@ export const WEBHOOK_DISABLE_AFTER_MS = 5 * DAY;
  * When to make the next attempt after attempt number `attemptNumber` (1 = the first delivery)
  * failed at `now`: `now` plus the scheduled delay ±20 % (from `random`), in Unix ms; or null
  * when that was the last attempt. A receiver's `Retry-After` (ms) can push the time later,
- * never earlier, and never beyond the longest delay of the schedule.
+ * never earlier; what it asks for counts up to the longest delay of the schedule.
  */
 export function nextAttemptAt(
   attemptNumber: number,
@@ -48,8 +48,9 @@ export function nextAttemptAt(
   const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0.5;
   let delay = Math.round(base * (1 + WEBHOOK_RETRY_JITTER * (2 * unit - 1)));
   const retryAfter = options.retryAfterMs;
-  if (retryAfter !== undefined && Number.isFinite(retryAfter) && retryAfter > delay) {
-    delay = Math.min(Math.round(retryAfter), maxDelay());
+  if (retryAfter !== undefined && Number.isFinite(retryAfter)) {
+    // the cap bounds what the receiver may ask for, not our own jittered delay (up to 12 h)
+    delay = Math.max(delay, Math.min(Math.round(retryAfter), maxDelay()));
   }
   return now + delay;
 }
