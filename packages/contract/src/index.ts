@@ -1,3 +1,4 @@
+export * from './database-text.js';
 export * from './errors.js';
 export * from './ids.js';
 export * from './keys.js';

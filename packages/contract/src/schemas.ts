@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { databaseText } from './database-text.js';
 import { ERROR_TYPES } from './errors.js';
 import { idPattern } from './ids.js';
 import {
@@ -14,9 +15,9 @@ import {
 // Response schemas describe what the server sends; they also generate the OpenAPI document.
 
 const unixSeconds = z.number().int().nonnegative().describe('Unix time in seconds');
-const name = z.string().trim().min(1).max(200);
+const name = databaseText().trim().min(1).max(200);
 export const Metadata = z
-  .record(z.string().min(1).max(40), z.string().max(500))
+  .record(databaseText().min(1).max(40), databaseText().max(500))
   .refine((m) => Object.keys(m).length <= 50, { message: 'at most 50 metadata keys' })
   .describe('Up to 50 string pairs for your own use. Never put secrets here.');
 export const Scope = z.string().regex(SCOPE_PATTERN, 'scope must be `<resource>:<read|write>` or `*`');
@@ -152,8 +153,8 @@ export const KeyVerification = z
 
 export const ListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(10),
-  starting_after: z.string().max(64).optional(),
-  ending_before: z.string().max(64).optional(),
+  starting_after: databaseText().max(64).optional(),
+  ending_before: databaseText().max(64).optional(),
 });
 export type ListQuery = z.infer<typeof ListQuery>;
 
@@ -165,7 +166,7 @@ export const KeyListQuery = ListQuery.extend({
 
 export const AuditListQuery = ListQuery.extend({
   account: AccountId.optional(),
-  action: z.string().max(64).optional(),
+  action: databaseText().max(64).optional(),
 });
 
 const unixSecondsQuery = z.coerce.number().int().nonnegative().max(253_402_300_799);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { databaseText } from './database-text.js';
 import { idPattern } from './ids.js';
 import { KEY_MODES } from './keys.js';
 import { AccountId, ListQuery, Metadata } from './schemas.js';
@@ -40,7 +41,7 @@ export const EnabledEvent = z
   .max(200)
   .regex(ENABLED_EVENT_PATTERN, 'must be an event type, a `prefix.*` wildcard or `*`');
 const WebhookUrl = z.string().min(1).max(2048).describe('https:// (live mode); checked against SSRF rules');
-const Description = z.string().trim().max(500);
+const Description = databaseText().trim().max(500);
 const RatePerSecond = z.number().int().min(1).max(10_000);
 
 export const WebhookEndpoint = z

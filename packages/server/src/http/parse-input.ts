@@ -3,13 +3,20 @@ import type { z } from 'zod';
 
 const SAFE_PARAM = /^[A-Za-z0-9_.[\]]{1,64}$/;
 
+/**
+ * The parameter's name, e.g. `metadata.plan` or `scopes[0]`. A part that cannot be shown safely
+ * (a metadata key the client chose, with control characters or too long) is left off, so the
+ * enclosing parameter is named instead (`metadata`).
+ */
 function paramName(path: readonly PropertyKey[]): string | undefined {
   let out = '';
   for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
+    const next =
+      typeof part === 'number' ? `${out}[${part}]` : out === '' ? String(part) : `${out}.${String(part)}`;
+    if (!SAFE_PARAM.test(next)) break;
+    out = next;
   }
-  return SAFE_PARAM.test(out) ? out : undefined;
+  return out === '' ? undefined : out;
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

@@ -122,6 +122,56 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(actions).toHaveLength(2);
     });
 
+    it.skipIf(!available)(
+      'refuses U+0000 in text that reaches the store with the parameter named; event data keeps it',
+      async () => {
+        // PostgreSQL cannot hold NUL in a text value (it failed the request with 500); SQLite kept it
+        const NUL = '\u0000';
+        const { secret, keyId } = await setupAccount(h);
+        const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
+          key: secret,
+          body: { url: URL_A, enabled_events: ['*'] },
+        });
+        const refused = [
+          [
+            'POST',
+            '/v1/webhook_endpoints',
+            secret,
+            { url: URL_A, enabled_events: ['*'], description: `a${NUL}` },
+            'description',
+          ],
+          ['POST', `/v1/webhook_endpoints/${ep.id}`, secret, { description: `a${NUL}b` }, 'description'],
+          ['POST', `/v1/webhook_endpoints/${ep.id}`, secret, { metadata: { plan: NUL } }, 'metadata.plan'],
+          ['POST', `/v1/webhook_endpoints/${ep.id}`, secret, { metadata: { [`p${NUL}`]: 'x' } }, 'metadata'],
+          ['POST', '/v1/accounts', h.adminKey, { name: `Acme${NUL}` }, 'name'],
+          ['POST', '/v1/keys', secret, { name: NUL }, 'name'],
+          ['POST', `/v1/keys/${keyId}`, secret, { name: `k${NUL}` }, 'name'],
+          ['POST', `/v1/keys/${keyId}/roll`, secret, { name: `k${NUL}` }, 'name'],
+          ['GET', `/v1/keys?starting_after=key_${NUL}`, secret, undefined, 'starting_after'],
+          ['GET', `/v1/events?ending_before=evt_${NUL}`, secret, undefined, 'ending_before'],
+          ['GET', `/v1/audit_events?action=a${NUL}`, h.adminKey, undefined, 'action'],
+        ] as const;
+        for (const [method, url, key, body, param] of refused) {
+          const res = await call(h, method, url.replace(NUL, '%00'), { key, body });
+          expect({ status: res.status, ...res.body.error }, `${method} ${url}`).toMatchObject({
+            status: 400,
+            code: 'parameter_invalid',
+            param,
+          });
+        }
+        const stored = await h.store.getWebhookEndpoint(ep.id);
+        expect(stored).toMatchObject({ description: null, metadata: {} });
+        // an event's data is the integrator's JSON, stored as JSON text: NUL round-trips escaped
+        const event = await call(h, 'POST', '/v1/events', {
+          key: secret,
+          body: { type: 'payment.succeeded', data: { note: `a${NUL}b`, [NUL]: 1 } },
+        });
+        expect(event.status).toBe(200);
+        const got = await call(h, 'GET', `/v1/events/${event.body.id}`, { key: secret });
+        expect(got.body.data).toEqual({ note: `a${NUL}b`, [NUL]: 1 });
+      },
+    );
+
     it.skipIf(!available)('rotates: a new secret now, the old one kept for the grace period', async () => {
       const { secret } = await setupAccount(h);
       const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
