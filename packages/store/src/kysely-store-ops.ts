@@ -375,6 +375,16 @@ export class KyselyStoreOps implements StoreOps {
     return r && toEventRow(r);
   }
 
+  async getEventForUpdate(id: string): Promise<EventRow | undefined> {
+    const r = await this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('id', '=', id)
+      .$if(this.sqlDialect === 'postgres', (q) => q.forUpdate())
+      .executeTakeFirst();
+    return r && toEventRow(r);
+  }
+
   async getEvents(ids: readonly string[]): Promise<EventRow[]> {
     const out: EventRow[] = [];
     for (let i = 0; i < ids.length; i += ATTEMPT_ID_CHUNK) {

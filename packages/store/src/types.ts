@@ -327,6 +327,12 @@ export interface StoreOps {
 
   insertEvent(row: EventRow): Promise<void>;
   getEvent(id: string): Promise<EventRow | undefined>;
+  /**
+   * getEvent, and inside a transaction the event's row stays locked until it ends (PostgreSQL;
+   * SQLite's transactions already exclude each other): work on the event's deliveries that
+   * reads before it writes, such as a redelivery, then runs one transaction at a time.
+   */
+  getEventForUpdate(id: string): Promise<EventRow | undefined>;
   /** The events with these ids, in no particular order; unknown ids are left out. */
   getEvents(ids: readonly string[]): Promise<EventRow[]>;
   listEvents(filter: EventFilter, page: PageQuery): Promise<Page<EventRow>>;

@@ -313,6 +313,32 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       },
     );
 
+    it.skipIf(!available)(
+      'redelivering at once to an endpoint that never got the event makes one delivery',
+      async () => {
+        const { secret } = await setupAccount(h);
+        const event = await call(h, 'POST', '/v1/events', {
+          key: secret,
+          body: { type: 'payment.succeeded', data: {} },
+        });
+        const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
+          key: secret,
+          body: { url: URL_A, enabled_events: ['*'] },
+        });
+        const answers = await Promise.all(
+          Array.from({ length: 8 }, () =>
+            call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, {
+              key: secret,
+              body: { endpoint: ep.id },
+            }),
+          ),
+        );
+        expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+        const made = await h.store.listWebhookDeliveries({ eventId: event.body.id }, { limit: 100 });
+        expect(made.data.map((d) => d.endpointId)).toEqual([ep.id]);
+      },
+    );
+
     it.skipIf(!available)('sends a test event, lists deliveries, redelivers, deletes', async () => {
       const { secret } = await setupAccount(h);
       const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {

@@ -181,7 +181,9 @@ export class EventService {
     requireScope(caller, 'events:write');
     const now = this.deps.clock.now();
     const count = await this.deps.store.transaction(async (tx) => {
-      const event = await visibleEvent(caller, tx, id);
+      // locked: two redeliveries of one event at once would both find no delivery to an
+      // endpoint and both create one (nothing in the schema makes (event, endpoint) unique)
+      const event = await visibleEvent(caller, tx, id, { lock: true });
       let requeued: number;
       if (endpointId !== undefined) {
         const endpoint = await tx.getWebhookEndpoint(endpointId);
@@ -228,8 +230,13 @@ export class EventService {
 }
 
 /** Another account's or mode's event is "no such object". */
-async function visibleEvent(caller: Caller, ops: StoreOps, id: string): Promise<EventRow> {
-  const row = await ops.getEvent(id);
+async function visibleEvent(
+  caller: Caller,
+  ops: StoreOps,
+  id: string,
+  options: { lock?: boolean } = {},
+): Promise<EventRow> {
+  const row = options.lock ? await ops.getEventForUpdate(id) : await ops.getEvent(id);
   const p = caller.principal;
   if (!row || (p.kind === 'account' && (row.accountId !== p.accountId || row.mode !== p.mode))) {
     throw new GatehouseError('resource_missing', { param: 'id' });

@@ -606,6 +606,27 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       expect(await store.getEvent(event.id)).toEqual(event);
     });
 
+    it('transactions that lock the event first see each other’s deliveries (one per endpoint)', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const { event } = await publish(store, account.id, []);
+      // the redelivery's read-then-write: without the lock, concurrent ones all find nothing
+      const redeliver = () =>
+        store.transaction(async (tx) => {
+          expect(await tx.getEventForUpdate(event.id)).toEqual(event);
+          const found = await tx.listWebhookDeliveries(
+            { eventId: event.id, endpointId: endpoint.id },
+            { limit: 1 },
+          );
+          if (found.data.length === 0)
+            await tx.insertWebhookDeliveries([webhookDeliveryFixture(event.id, endpoint.id)]);
+        });
+      await Promise.all(Array.from({ length: 8 }, redeliver));
+      const made = await store.listWebhookDeliveries({ eventId: event.id }, { limit: 100 });
+      expect(made.data).toHaveLength(1);
+      expect(await store.getEventForUpdate('evt_missing')).toBeUndefined();
+    });
+
     it('two Stores claiming at once never get the same delivery', async () => {
       const database = await databases.create();
       const a = await database.open();
