@@ -567,7 +567,16 @@ export class KyselyStoreOps implements StoreOps {
       .selectFrom('webhook_deliveries')
       .select('id')
       .where('status', 'in', [...filter.statuses])
-      .where('status', '<>', 'pending');
+      .where('status', '<>', 'pending')
+      // a disabled endpoint is sent nothing until it is enabled again
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('webhook_endpoints')
+            .select('webhook_endpoints.id')
+            .whereRef('webhook_endpoints.id', '=', 'webhook_deliveries.endpoint_id')
+            .where('webhook_endpoints.status', '=', 'enabled'),
+        ),
+      );
     if (filter.endpointId !== undefined) chosen = chosen.where('endpoint_id', '=', filter.endpointId);
     if (filter.eventId !== undefined) chosen = chosen.where('event_id', '=', filter.eventId);
     if (filter.since !== undefined) chosen = chosen.where('created_at', '>=', filter.since);

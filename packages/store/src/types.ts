@@ -379,7 +379,10 @@ export interface StoreOps {
   completeWebhookAttempts(inputs: readonly CompleteAttemptInput[]): Promise<string[]>;
   /** Gives up `owner`'s leases on these deliveries; `nextAttemptAt` moves them when given. */
   releaseWebhookLeases(owner: string, ids: readonly string[], nextAttemptAt?: number): Promise<number>;
-  /** Finished deliveries matching the filter become pending again, due at `now`; returns how many. */
+  /**
+   * Finished deliveries matching the filter become pending again, due at `now`; returns how
+   * many. Deliveries to a disabled endpoint are left as they are.
+   */
   requeueWebhookDeliveries(filter: RequeueFilter, now: number, limit: number): Promise<number>;
   /** Pending deliveries of an endpoint become `abandoned` (it was disabled); returns how many. */
   abandonWebhookDeliveries(endpointId: string, now: number): Promise<number>;

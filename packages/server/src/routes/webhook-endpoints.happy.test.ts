@@ -1,4 +1,6 @@
+import type { WebhookDeliveryRow } from '@gatehouse/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newDelivery } from '../services/event-service.js';
 import {
   call,
   createHarness,
@@ -23,6 +25,16 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     afterAll(async () => {
       await h?.close();
     });
+    /** A delivery row as the dispatcher would have left it (nothing is sent in these tests). */
+    const storedDelivery = async (
+      eventId: string,
+      endpointId: string,
+      patch: Partial<WebhookDeliveryRow>,
+    ) => {
+      const row = { ...newDelivery(eventId, endpointId, h.clock.now()), ...patch };
+      await h.store.transaction((tx) => tx.insertWebhookDeliveries([row]));
+      return row;
+    };
 
     it.skipIf(!available)(
       'creates an endpoint; the whsec_ secret is in the create response only',
@@ -338,6 +350,48 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         expect(made.data.map((d) => d.endpointId)).toEqual([ep.id]);
       },
     );
+
+    it.skipIf(!available)('redelivering an event to every endpoint skips disabled ones', async () => {
+      const { secret } = await setupAccount(h);
+      const event = await call(h, 'POST', '/v1/events', {
+        key: secret,
+        body: { type: 'payment.succeeded', data: {} },
+      });
+      const endpoint = async () =>
+        (
+          await call(h, 'POST', '/v1/webhook_endpoints', {
+            key: secret,
+            body: { url: URL_A, enabled_events: ['*'] },
+          })
+        ).body.id as string;
+      const [on, off] = [await endpoint(), await endpoint()];
+      const finished = {
+        status: 'failed',
+        attempts: 8,
+        nextAttemptAt: null,
+        completedAt: h.clock.now(),
+      } as const;
+      const [toOn, toOff] = [
+        await storedDelivery(event.body.id, on, finished),
+        await storedDelivery(event.body.id, off, finished),
+      ];
+      await call(h, 'POST', `/v1/webhook_endpoints/${off}`, { key: secret, body: { status: 'disabled' } });
+      const all = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, { key: secret, body: {} });
+      expect(all.body).toEqual({ object: 'redelivery', requeued: 1 });
+      expect(await h.store.getWebhookDelivery(toOn.id)).toMatchObject({
+        status: 'pending',
+        nextAttemptAt: h.clock.now(),
+      });
+      expect(await h.store.getWebhookDelivery(toOff.id)).toMatchObject({
+        status: 'failed',
+        nextAttemptAt: null,
+      });
+      const named = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, {
+        key: secret,
+        body: { endpoint: off },
+      });
+      expect(named.status).toBe(409);
+    });
 
     it.skipIf(!available)('sends a test event, lists deliveries, redelivers, deletes', async () => {
       const { secret } = await setupAccount(h);

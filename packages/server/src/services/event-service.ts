@@ -174,8 +174,9 @@ export class EventService {
   }
 
   /**
-   * Sends the event again: every finished delivery of it (or the one to `endpointId`) is due
-   * now. An endpoint of the same account and mode that never received it gets a new delivery.
+   * Sends the event again: every finished delivery of it to an enabled endpoint (or the one to
+   * `endpointId`, refused when that endpoint is disabled) is due now. An endpoint of the same
+   * account and mode that never received it gets a new delivery.
    */
   async redeliver(caller: Caller, id: string, endpointId: string | undefined): Promise<number> {
     requireScope(caller, 'events:write');

@@ -585,6 +585,31 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       });
     });
 
+    it('requeues nothing to a disabled endpoint', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const off = webhookEndpointFixture(account.id, {
+        status: 'disabled',
+        disabledReason: 'disabled_by_user',
+      });
+      await store.insertWebhookEndpoint(off);
+      const event = eventFixture(account.id, { createdAt: T });
+      const finished = { status: 'failed', nextAttemptAt: null, completedAt: T + 1 } as const;
+      const [on, skipped] = [endpoint.id, off.id].map((id) => webhookDeliveryFixture(event.id, id, finished));
+      await store.transaction(async (tx) => {
+        await tx.insertEvent(event);
+        await tx.insertWebhookDeliveries([on!, skipped!]);
+      });
+      expect(
+        await store.requeueWebhookDeliveries({ eventId: event.id, statuses: ['failed'] }, T + 2, 100),
+      ).toBe(1);
+      expect(await store.getWebhookDelivery(on!.id)).toMatchObject({
+        status: 'pending',
+        nextAttemptAt: T + 2,
+      });
+      expect(await store.getWebhookDelivery(skipped!.id)).toEqual(skipped);
+    });
+
     it('deleting an endpoint removes its deliveries and attempts, not the events', async () => {
       const store = shared();
       const { account, endpoint } = await endpointWithAccount(store);
