@@ -579,7 +579,17 @@ export class KyselyStoreOps implements StoreOps {
       );
     if (filter.endpointId !== undefined) chosen = chosen.where('endpoint_id', '=', filter.endpointId);
     if (filter.eventId !== undefined) chosen = chosen.where('event_id', '=', filter.eventId);
-    if (filter.since !== undefined) chosen = chosen.where('created_at', '>=', filter.since);
+    const since = filter.since;
+    if (since !== undefined)
+      // the event's time, not the delivery's: a delivery made by a later redelivery is as old as its event
+      chosen = chosen.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('events')
+            .select('events.id')
+            .whereRef('events.id', '=', 'webhook_deliveries.event_id')
+            .where('events.created_at', '>=', since),
+        ),
+      );
     const result = await this.db
       .updateTable('webhook_deliveries')
       .set({

@@ -271,6 +271,7 @@ export interface RequeueFilter {
   endpointId?: string | undefined;
   eventId?: string | undefined;
   statuses: readonly WebhookDeliveryStatus[];
+  /** Only deliveries of events created at or after this time (Unix ms). */
   since?: number | undefined;
 }
 

@@ -393,6 +393,38 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(named.status).toBe(409);
     });
 
+    it.skipIf(!available)('redeliver_failed `since` counts from when the event was created', async () => {
+      const { secret } = await setupAccount(h);
+      const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
+        key: secret,
+        body: { url: URL_A, enabled_events: ['refund.*'] },
+      });
+      const event = await call(h, 'POST', '/v1/events', {
+        key: secret,
+        body: { type: 'payment.succeeded', data: {} },
+      });
+      const created = event.body.created as number;
+      h.clock.advance(2 * 86_400_000);
+      // the delivery is two days younger than its event (a redelivery made it), and failed
+      const late = await storedDelivery(event.body.id, ep.id, {
+        status: 'failed',
+        attempts: 8,
+        nextAttemptAt: null,
+        completedAt: h.clock.now(),
+      });
+      const redeliverSince = async (since: number) =>
+        (
+          await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/redeliver_failed`, {
+            key: secret,
+            body: { since },
+          })
+        ).body.requeued;
+      expect(await redeliverSince(created + 86_400)).toBe(0);
+      expect(await h.store.getWebhookDelivery(late.id)).toMatchObject({ status: 'failed' });
+      expect(await redeliverSince(created)).toBe(1);
+      expect(await h.store.getWebhookDelivery(late.id)).toMatchObject({ status: 'pending' });
+    });
+
     it.skipIf(!available)('sends a test event, lists deliveries, redelivers, deletes', async () => {
       const { secret } = await setupAccount(h);
       const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {

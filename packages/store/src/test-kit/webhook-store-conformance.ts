@@ -610,6 +610,28 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       expect(await store.getWebhookDelivery(skipped!.id)).toEqual(skipped);
     });
 
+    it('requeues by when the event was created, not its delivery', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const event = eventFixture(account.id, { createdAt: T });
+      // made two days after its event (a redelivery to an endpoint added since)
+      const late = webhookDeliveryFixture(event.id, endpoint.id, {
+        status: 'failed',
+        nextAttemptAt: null,
+        createdAt: T + 2 * 86_400_000,
+        completedAt: T + 2 * 86_400_000,
+      });
+      await store.transaction(async (tx) => {
+        await tx.insertEvent(event);
+        await tx.insertWebhookDeliveries([late]);
+      });
+      const requeue = (since: number) =>
+        store.requeueWebhookDeliveries({ endpointId: endpoint.id, statuses: ['failed'], since }, T + 3, 100);
+      expect(await requeue(T + 86_400_000)).toBe(0);
+      expect(await requeue(T + 1)).toBe(0);
+      expect(await requeue(T)).toBe(1);
+    });
+
     it('deleting an endpoint removes its deliveries and attempts, not the events', async () => {
       const store = shared();
       const { account, endpoint } = await endpointWithAccount(store);
