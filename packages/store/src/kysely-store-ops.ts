@@ -562,12 +562,47 @@ export class KyselyStoreOps implements StoreOps {
 
   async requeueWebhookDeliveries(filter: RequeueFilter, now: number, limit: number): Promise<number> {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-    if (filter.statuses.length === 0) return 0;
+    let requeued = 0;
+    // pending ones first, so the finished ones made pending below are not counted twice
+    if (filter.statuses.includes('pending')) {
+      // waiting for a retry: due now, attempts kept; one being attempted (leased) is left to finish
+      const waiting = this.requeueCandidates(filter)
+        .where(sql.ref('status'), '=', sql.lit('pending'))
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]));
+      const result = await this.db
+        .updateTable('webhook_deliveries')
+        // one already due keeps its place in the queue
+        .set({
+          next_attempt_at: sql<number>`case when next_attempt_at > ${now} then ${now} else next_attempt_at end`,
+        })
+        .where('id', 'in', waiting.orderBy('id', 'asc').limit(limit))
+        .executeTakeFirst();
+      requeued += Number(result.numUpdatedRows);
+    }
+    const finished = filter.statuses.filter((status) => status !== 'pending');
+    if (finished.length > 0 && requeued < limit) {
+      const chosen = this.requeueCandidates(filter).where('status', 'in', finished);
+      const result = await this.db
+        .updateTable('webhook_deliveries')
+        .set({
+          status: 'pending',
+          next_attempt_at: now,
+          completed_at: null,
+          lease_owner: null,
+          lease_until: null,
+        })
+        .where('id', 'in', chosen.orderBy('id', 'asc').limit(limit - requeued))
+        .executeTakeFirst();
+      requeued += Number(result.numUpdatedRows);
+    }
+    return requeued;
+  }
+
+  /** The deliveries a requeue may touch, whatever their status. */
+  private requeueCandidates(filter: RequeueFilter) {
     let chosen = this.db
       .selectFrom('webhook_deliveries')
       .select('id')
-      .where('status', 'in', [...filter.statuses])
-      .where('status', '<>', 'pending')
       // a disabled endpoint is sent nothing until it is enabled again
       .where(({ exists, selectFrom }) =>
         exists(
@@ -590,18 +625,7 @@ export class KyselyStoreOps implements StoreOps {
             .where('events.created_at', '>=', since),
         ),
       );
-    const result = await this.db
-      .updateTable('webhook_deliveries')
-      .set({
-        status: 'pending',
-        next_attempt_at: now,
-        completed_at: null,
-        lease_owner: null,
-        lease_until: null,
-      })
-      .where('id', 'in', chosen.orderBy('id', 'asc').limit(limit))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
+    return chosen;
   }
 
   async keysDueExpiryNotice(

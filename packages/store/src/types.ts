@@ -381,8 +381,10 @@ export interface StoreOps {
   /** Gives up `owner`'s leases on these deliveries; `nextAttemptAt` moves them when given. */
   releaseWebhookLeases(owner: string, ids: readonly string[], nextAttemptAt?: number): Promise<number>;
   /**
-   * Finished deliveries matching the filter become pending again, due at `now`; returns how
-   * many. Deliveries to a disabled endpoint are left as they are.
+   * Finished deliveries matching the filter become pending again, due at `now`; with `pending`
+   * among the statuses, pending ones waiting for a retry are due at `now` too, their attempts
+   * kept (one under a live lease, being attempted, is left to finish). Returns how many, at
+   * most `limit`. Deliveries to a disabled endpoint are left as they are.
    */
   requeueWebhookDeliveries(filter: RequeueFilter, now: number, limit: number): Promise<number>;
   /** Pending deliveries of an endpoint become `abandoned` (it was disabled); returns how many. */

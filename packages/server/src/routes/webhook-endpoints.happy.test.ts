@@ -425,6 +425,53 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(await h.store.getWebhookDelivery(late.id)).toMatchObject({ status: 'pending' });
     });
 
+    it.skipIf(!available)(
+      'redelivering a delivery that waits for its next retry sends it now, as the same delivery',
+      async () => {
+        const { secret } = await setupAccount(h);
+        const event = await call(h, 'POST', '/v1/events', {
+          key: secret,
+          body: { type: 'payment.succeeded', data: {} },
+        });
+        const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
+          key: secret,
+          body: { url: URL_A, enabled_events: ['*'] },
+        });
+        const now = h.clock.now();
+        // the first attempt failed; the schedule waits 5 minutes
+        const waiting = await storedDelivery(event.body.id, ep.id, {
+          attempts: 1,
+          nextAttemptAt: now + 300_000,
+          lastAttemptAt: now,
+          lastStatusCode: 500,
+        });
+        for (const body of [{ endpoint: ep.id }, {}]) {
+          const res = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, { key: secret, body });
+          expect(res.body, JSON.stringify(body)).toEqual({ object: 'redelivery', requeued: 1 });
+          const made = await h.store.listWebhookDeliveries({ eventId: event.body.id }, { limit: 10 });
+          expect(made.data).toHaveLength(1);
+          expect(made.data[0]).toMatchObject({
+            id: waiting.id,
+            status: 'pending',
+            attempts: 1,
+            nextAttemptAt: now,
+            lastStatusCode: 500,
+          });
+        }
+        // being attempted at this moment (leased): left to finish, not counted
+        const claimed = await h.store.claimDueWebhookDeliveries('dispatcher', now, 1000, 60_000);
+        const others = claimed.map((d) => d.id).filter((id) => id !== waiting.id);
+        await h.store.releaseWebhookLeases('dispatcher', others);
+        expect(claimed.map((d) => d.id)).toContain(waiting.id);
+        const busy = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, {
+          key: secret,
+          body: {},
+        });
+        expect(busy.body).toEqual({ object: 'redelivery', requeued: 0 });
+        expect(await h.store.getWebhookDelivery(waiting.id)).toMatchObject({ leaseOwner: 'dispatcher' });
+      },
+    );
+
     it.skipIf(!available)('sends a test event, lists deliveries, redelivers, deletes', async () => {
       const { secret } = await setupAccount(h);
       const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
@@ -443,12 +490,14 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(event.body.type).toBe('webhook_endpoint.test');
       const listed = await call(h, 'GET', `/v1/webhook_endpoints/${ep.id}/deliveries`, { key: secret });
       expect(listed.body.data).toMatchObject([{ id: test.body.id, attempt_history: [] }]);
-      // a pending delivery is not requeued again
+      // a pending delivery already due stays as it is, counted: it is sent now
+      const queued = await h.store.getWebhookDelivery(test.body.id);
       const again = await call(h, 'POST', `/v1/events/${test.body.event}/redeliver`, {
         key: secret,
         body: {},
       });
-      expect(again.body).toEqual({ object: 'redelivery', requeued: 0 });
+      expect(again.body).toEqual({ object: 'redelivery', requeued: 1 });
+      expect(await h.store.getWebhookDelivery(test.body.id)).toEqual(queued);
       const bulk = await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/redeliver_failed`, {
         key: secret,
         body: { since: 0 },

@@ -174,9 +174,10 @@ export class EventService {
   }
 
   /**
-   * Sends the event again: every finished delivery of it to an enabled endpoint (or the one to
-   * `endpointId`, refused when that endpoint is disabled) is due now. An endpoint of the same
-   * account and mode that never received it gets a new delivery.
+   * Sends the event again: every delivery of it to an enabled endpoint (or the one to
+   * `endpointId`, refused when that endpoint is disabled) is due now, finished ones and those
+   * waiting for a retry alike (one being attempted at this moment is left to finish). An
+   * endpoint of the same account and mode that never received it gets a new delivery.
    */
   async redeliver(caller: Caller, id: string, endpointId: string | undefined): Promise<number> {
     requireScope(caller, 'events:write');
@@ -198,14 +199,14 @@ export class EventService {
           requeued = 1;
         } else {
           requeued = await tx.requeueWebhookDeliveries(
-            { eventId: id, endpointId, statuses: ['succeeded', 'failed', 'abandoned'] },
+            { eventId: id, endpointId, statuses: ['pending', 'succeeded', 'failed', 'abandoned'] },
             now,
             1000,
           );
         }
       } else {
         requeued = await tx.requeueWebhookDeliveries(
-          { eventId: id, statuses: ['succeeded', 'failed', 'abandoned'] },
+          { eventId: id, statuses: ['pending', 'succeeded', 'failed', 'abandoned'] },
           now,
           1000,
         );

@@ -632,6 +632,49 @@ export function webhookStoreConformance(databases: TestDatabases, shared: () => 
       expect(await requeue(T)).toBe(1);
     });
 
+    it('with pending among the statuses, makes deliveries waiting for a retry due now, not leased ones', async () => {
+      const store = shared();
+      const { account, endpoint } = await endpointWithAccount(store);
+      const event = eventFixture(account.id, { createdAt: T });
+      const retry = { attempts: 2, lastStatusCode: 500, lastAttemptAt: T } as const;
+      const waiting = webhookDeliveryFixture(event.id, endpoint.id, { ...retry, nextAttemptAt: T + 300_000 });
+      const due = webhookDeliveryFixture(event.id, endpoint.id, { nextAttemptAt: T - 5 });
+      const leased = webhookDeliveryFixture(event.id, endpoint.id, {
+        ...retry,
+        nextAttemptAt: T + 300_000,
+        leaseOwner: 'w',
+        leaseUntil: T + 60_000,
+      });
+      const failed = webhookDeliveryFixture(event.id, endpoint.id, {
+        status: 'failed',
+        nextAttemptAt: null,
+        completedAt: T,
+      });
+      await store.transaction(async (tx) => {
+        await tx.insertEvent(event);
+        await tx.insertWebhookDeliveries([waiting, due, leased, failed]);
+      });
+      // without pending in the statuses, only finished deliveries move
+      expect(
+        await store.requeueWebhookDeliveries({ eventId: event.id, statuses: ['succeeded'] }, T, 100),
+      ).toBe(0);
+      expect(await store.getWebhookDelivery(waiting.id)).toEqual(waiting);
+      expect(
+        await store.requeueWebhookDeliveries({ eventId: event.id, statuses: ['pending', 'failed'] }, T, 100),
+      ).toBe(3);
+      expect(await store.getWebhookDelivery(waiting.id)).toEqual({ ...waiting, nextAttemptAt: T });
+      expect(await store.getWebhookDelivery(due.id)).toEqual(due);
+      expect(await store.getWebhookDelivery(leased.id)).toEqual(leased);
+      expect(await store.getWebhookDelivery(failed.id)).toMatchObject({
+        status: 'pending',
+        nextAttemptAt: T,
+      });
+      // the limit counts both kinds
+      expect(
+        await store.requeueWebhookDeliveries({ eventId: event.id, statuses: ['pending'] }, T + 1, 2),
+      ).toBe(2);
+    });
+
     it('deleting an endpoint removes its deliveries and attempts, not the events', async () => {
       const store = shared();
       const { account, endpoint } = await endpointWithAccount(store);
