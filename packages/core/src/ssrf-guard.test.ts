@@ -379,6 +379,67 @@ describe('resolveWebhookTarget', () => {
     expect(target.connectAddress).toBe('::1');
   });
 
+  it('keeps cloud metadata refused inside an allowed range; only the exact address opens it', async () => {
+    const metadata = [
+      '169.254.169.254',
+      '169.254.170.2',
+      '169.254.170.23',
+      '100.100.100.200',
+      '::ffff:169.254.169.254',
+      'fd00:ec2::254',
+      'fd00:ec2::23',
+    ];
+    const ranges = ['169.254.0.0/16', '100.64.0.0/10', 'fd00::/8', '::ffff:0:0/96', '0.0.0.0/0', '::/0'];
+    for (const address of metadata) {
+      const err = await refusalAsync(
+        resolveWebhookTarget('http://attacker.example/latest/meta-data/', {
+          mode: 'test',
+          allowedPrivate: ranges,
+          lookup: answering(address),
+        }),
+      );
+      expect(err.reason).toBe('forbidden_address');
+    }
+    refusal(() => parseWebhookUrl('http://169.254.169.254/', { mode: 'test', allowedPrivate: ranges }));
+    refusal(() => parseWebhookUrl('http://[fd00:ec2::254]/', { mode: 'test', allowedPrivate: ranges }));
+    // the rest of an allowed range still passes
+    const linkLocal = await resolveWebhookTarget('http://receiver.test/', {
+      mode: 'test',
+      allowedPrivate: ranges,
+      lookup: answering('169.254.10.1', 'fd00::5'),
+    });
+    expect(linkLocal.connectAddress).toBe('169.254.10.1');
+    // an operator who means the metadata address names it, and nothing wider counts as that
+    for (const entry of ['169.254.169.254', '169.254.169.254/32', '::ffff:169.254.169.254/128']) {
+      const target = await resolveWebhookTarget('http://imds.test/', {
+        mode: 'test',
+        allowedPrivate: [entry],
+        lookup: answering('169.254.169.254'),
+      });
+      expect(target.connectAddress).toBe('169.254.169.254');
+    }
+    const v6 = await resolveWebhookTarget('http://imds.test/', {
+      mode: 'test',
+      allowedPrivate: ['fd00:ec2::254/128'],
+      lookup: answering('fd00:ec2::254'),
+    });
+    expect(v6.connectAddress).toBe('fd00:ec2::254');
+    await refusalAsync(
+      resolveWebhookTarget('http://imds.test/', {
+        mode: 'test',
+        allowedPrivate: ['169.254.169.254/31', 'fd00:ec2::254/127'],
+        lookup: answering('169.254.169.254'),
+      }),
+    );
+    await refusalAsync(
+      resolveWebhookTarget('http://imds.test/', {
+        mode: 'test',
+        allowedPrivate: ['169.254.169.254'],
+        lookup: answering('fd00:ec2::254'),
+      }),
+    );
+  });
+
   it('says webhook_url_invalid when the name does not resolve, naming only the host', async () => {
     const err = await refusalAsync(
       resolveWebhookTarget('https://nowhere.example.com/secret-path', {

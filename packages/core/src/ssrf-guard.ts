@@ -133,9 +133,11 @@ export type WebhookMode = 'test' | 'live';
 export interface WebhookUrlOptions {
   mode: WebhookMode;
   /**
-   * Hosts (`receiver.internal`) or CIDRs (`127.0.0.1/32`, `fd00::/8`) an operator lets test-mode
-   * endpoints reach although they are not public (GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS).
-   * Ignored in live mode.
+   * Hosts (`receiver.internal`), addresses (`127.0.0.1`) or CIDRs (`10.20.0.0/16`,
+   * `fd12:3456::/48`) an operator lets test-mode endpoints reach although they are not public
+   * (GATEHOUSE_WEBHOOK_ALLOWED_PRIVATE_HOSTS). A cloud metadata address (`169.254.169.254`,
+   * `fd00:ec2::254`, …) stays refused inside an allowed range: only an entry naming that exact
+   * address (bare, `/32` or `/128`) lets it through. Ignored in live mode.
    */
   allowedPrivate?: readonly string[];
 }
@@ -269,23 +271,32 @@ function allowance(options: WebhookUrlOptions): Allowance {
 
 function compileAllowance(entries: readonly string[]): Allowance {
   const cidrs: string[] = [];
+  const exact: string[] = [];
   const hosts = new Set<string>();
   for (const entry of entries) {
     const e = entry.trim();
     if (e === '') continue;
-    if (parseCidr(e) !== null) cidrs.push(e);
-    else hosts.add(stripHost(e.toLowerCase()));
+    const cidr = parseCidr(e);
+    if (cidr === null) hosts.add(stripHost(e.toLowerCase()));
+    else {
+      cidrs.push(e);
+      if (cidr.prefix === (cidr.family === 4 ? 32 : 128)) exact.push(e);
+    }
   }
   const inCidr = compileAllowlist(cidrs);
+  const isExact = compileAllowlist(exact);
   return {
     host: (hostname) => hosts.has(hostname),
     address: (ip, hostname) => {
       const cls = classifyAddress(ip);
       if (cls === 'public') return true;
+      // a range allowed for private receivers (169.254.0.0/16, fd00::/8) must not open the
+      // metadata service inside it to every name: that takes an entry for the address itself
+      if (cls === 'metadata') return isExact(formatIp(ip));
       if (inCidr(formatIp(ip))) return true;
-      // a host allowed by name may resolve to private addresses, but never to cloud metadata
-      // or to addresses no TCP connection should go to: those need an explicit CIDR
-      return hosts.has(hostname) && cls !== 'metadata' && cls !== 'unspecified' && cls !== 'multicast';
+      // a host allowed by name may resolve to private addresses, but never to addresses no TCP
+      // connection should go to: those need an explicit CIDR
+      return hosts.has(hostname) && cls !== 'unspecified' && cls !== 'multicast';
     },
   };
 }
