@@ -1,8 +1,8 @@
 import { KEY_MODES, KEY_TYPES } from '@gatehouse/contract';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateAdminKey, generateApiKey, keyHint } from './api-key-format.js';
-import { isSensitiveName, REDACTED, redactObject, redactSecrets } from './redact.js';
+import { generateAdminKey, generateApiKey, KEY_MAX_LENGTH, keyHint } from './api-key-format.js';
+import { isSensitiveName, REDACTED, redactExcerpt, redactObject, redactSecrets } from './redact.js';
 
 const anyKey = fc.oneof(
   fc
@@ -114,6 +114,61 @@ describe('redactSecrets', () => {
     const started = performance.now();
     redactSecrets(text);
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('redactExcerpt', () => {
+  /** no five characters in a row of the key's random part (the hint shows only the checksum) */
+  const leaks = (out: string, key: string) => {
+    const random = randomPart(key);
+    for (let i = 0; i + 5 <= random.length; i++) if (out.includes(random.slice(i, i + 5))) return true;
+    return false;
+  };
+
+  it('redacts a key that straddles the limit whole, from text read past it', () => {
+    fc.assert(
+      fc.property(
+        anyKey,
+        fc.integer({ min: 1024 - 90, max: 1024 + 10 }),
+        fc.constantFrom('-', 'x', ' '),
+        noise,
+        (key, at, fill, tail) => {
+          const text = fill.repeat(at) + key + tail + '-'.repeat(500);
+          const read = text.slice(0, 1024 + KEY_MAX_LENGTH);
+          const out = redactExcerpt(read, 1024, false);
+          expect(new TextEncoder().encode(out).length).toBeLessThanOrEqual(1024);
+          expect(out.startsWith(fill.repeat(Math.min(at, 900)))).toBe(true);
+          expect(leaks(out, key)).toBe(false);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('drops a key cut off by the end of what was read, however little of it arrived', () => {
+    for (const key of [
+      generateAdminKey(),
+      generateApiKey('secret', 'live'),
+      generateApiKey('restricted', 'test'),
+    ]) {
+      for (let cut = 1; cut < key.length; cut++) {
+        for (const before of ['error: ', 'error:xyz', 'x'.repeat(1000)]) {
+          const out = redactExcerpt(before + key.slice(0, cut), 4096, false);
+          expect(leaks(out, key)).toBe(false);
+          expect(out.startsWith(before.slice(0, -3))).toBe(true);
+        }
+      }
+      // a whole text is not cut: what ends it is all there is
+      expect(redactExcerpt(`error: ${key}`, 4096, true)).toBe(`error: ${keyHint(key)}`);
+    }
+  });
+
+  it('keeps ordinary text at the cut, and cuts between characters', () => {
+    expect(redactExcerpt('partial answer', 1024, false)).toBe('partial answer');
+    expect(redactExcerpt('table adm_users', 1024, false)).toBe('table ');
+    expect(redactExcerpt('x'.repeat(2000), 1024, false)).toBe('x'.repeat(1024));
+    expect(redactExcerpt('é'.repeat(600), 1024, true)).toBe('é'.repeat(512));
+    expect(redactExcerpt('a€'.repeat(300), 1024, true)).toBe('a€'.repeat(256));
   });
 });
 

@@ -29,6 +29,39 @@ export function redactSecrets(text: string): string {
 }
 
 /**
+ * The redacted start of a longer text, at most `maxBytes` of UTF-8. `text` is what was read:
+ * read `maxBytes` plus KEY_MAX_LENGTH, so that a key straddling the limit is still whole when
+ * it is redacted (cutting first would leave a head too short to look like a key). Unless
+ * `whole` (the text is all there is), a key-shaped token at the end of `text` may itself be
+ * cut, too short to be recognised: it is dropped, from its prefix on.
+ */
+export function redactExcerpt(text: string, maxBytes: number, whole: boolean): string {
+  let read = text;
+  if (!whole) {
+    // a key is one run of [A-Za-z0-9_]; only the last run can be cut
+    let start = read.length;
+    while (start > 0 && isTokenCode(read.charCodeAt(start - 1))) start--;
+    const search = new RegExp(KEY_PREFIX.source, 'g');
+    search.lastIndex = start;
+    let last = -1;
+    for (let m = search.exec(read); m !== null; m = search.exec(read)) last = m.index;
+    if (last !== -1) read = read.slice(0, last);
+  }
+  const redacted = redactSecrets(read);
+  const bytes = utf8.encode(redacted);
+  if (bytes.length <= maxBytes) return redacted;
+  let end = maxBytes;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // not inside a character
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
+
+const utf8 = new TextEncoder();
+
+function isTokenCode(c: number): boolean {
+  return isBase62Code(c) || c === 95; // _
+}
+
+/**
  * Replaces each key-shaped run with its hint. A run stops where the next key prefix starts:
  * keys glued together (`…abcsk_live_…`) would otherwise let the first swallow the second's
  * `sk` and leave the second one's random part in the clear.

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { generateAdminKey, generateApiKey, KEY_MAX_LENGTH } from '@gatehouse/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryClient } from './delivery-client.js';
 import type { WebhookTarget } from './webhook-url-guard.js';
@@ -104,6 +105,31 @@ describe('delivery client', () => {
     expect(result.excerpt?.startsWith('error for ')).toBe(true);
     expect(Buffer.byteLength(result.excerpt ?? '')).toBeLessThanOrEqual(1024);
     expect(result.excerpt).toMatch(/x{500}$/);
+  });
+
+  it('redacts a key that the 1 KiB cut falls inside, and shows nothing of a key the read cut', async () => {
+    const key = generateAdminKey();
+    // five keys whose hints are shorter than they are: what follows moves up by 150 bytes
+    const shrinking = `${Array.from({ length: 5 }, () => generateApiKey('secret', 'live')).join(' ')} `;
+    const bodies = [
+      // the key starts 15 bytes before the cut: cutting first would leave adm_ and 11 characters
+      `${'x'.repeat(1024 - 15)}${key}`,
+      `${'-'.repeat(1024 - 15)}${key}${'-'.repeat(4096)}`,
+      // the read (1024 bytes of excerpt and the longest key past them) stops inside the key,
+      // which the redaction before it brings inside the excerpt
+      `${shrinking.padEnd(1024 + KEY_MAX_LENGTH - 10, '-')}${key}${'-'.repeat(4096)}`,
+    ];
+    let next = 0;
+    const r = await serve((_req, res) => {
+      res.writeHead(500).end(bodies[next++]);
+    });
+    const c = client();
+    for (const _ of bodies) {
+      const { excerpt } = await c.send({ target: r.target(), headers, body: '{}' });
+      expect(Buffer.byteLength(excerpt ?? '')).toBeLessThanOrEqual(1024);
+      expect(excerpt?.length).toBeGreaterThan(900);
+      expect(excerpt).not.toContain(key.slice(0, 9));
+    }
   });
 
   it('reads Retry-After in seconds and as an HTTP date', async () => {

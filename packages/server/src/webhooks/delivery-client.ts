@@ -1,6 +1,6 @@
 import type { LookupAddress, LookupOneOptions } from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
-import { redactSecrets, type WebhookHeaders } from '@gatehouse/core';
+import { KEY_MAX_LENGTH, redactExcerpt, type WebhookHeaders } from '@gatehouse/core';
 import { type Dispatcher, Pool } from 'undici';
 import type { WebhookTarget } from './webhook-url-guard.js';
 
@@ -34,6 +34,8 @@ export interface DeliveryClientOptions {
 }
 
 const EXCERPT_BYTES = 1024;
+/** read past the excerpt by the longest key, so that a key the cut would halve is redacted whole */
+const READ_BYTES = EXCERPT_BYTES + KEY_MAX_LENGTH;
 /** attempts started within this many ms share one timeout signal (see `#deadline`) */
 const DEADLINE_SLOT_MS = 100;
 
@@ -160,7 +162,8 @@ export class DeliveryClient {
 
 /**
  * One attempt as an undici dispatch handler: resolves `result` with the status, the latency,
- * at most 1 KiB of the body (then the connection is let go, not read to the end), redacted,
+ * at most 1 KiB of the body, redacted (read a key's length further, so that a key the cut
+ * falls inside is still redacted whole; then the connection is let go, not read to the end),
  * and a receiver's Retry-After; or with a stable error code when no usable answer came.
  */
 class Attempt implements Dispatcher.DispatchHandler {
@@ -174,6 +177,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   #chunks: Buffer[] | null = null;
   #size = 0;
   #timedOut = false;
+  /** the body ended: the excerpt was not cut */
+  #whole = false;
   #done = false;
 
   constructor(deadline: Deadline) {
@@ -210,10 +215,11 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#done) return;
-    if (this.#chunks === null) this.#chunks = [chunk];
-    else this.#chunks.push(chunk);
-    this.#size += chunk.length;
-    if (this.#size >= EXCERPT_BYTES) {
+    const part = chunk.length > READ_BYTES - this.#size ? chunk.subarray(0, READ_BYTES - this.#size) : chunk;
+    if (this.#chunks === null) this.#chunks = [part];
+    else this.#chunks.push(part);
+    this.#size += part.length;
+    if (this.#size >= READ_BYTES) {
       // enough: the rest is not read, and the connection goes with it
       this.#succeed();
       controller.abort(new Error('webhook response excerpt read'));
@@ -221,6 +227,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.#whole = true;
     this.#succeed();
   }
 
@@ -261,11 +268,10 @@ class Attempt implements Dispatcher.DispatchHandler {
   #excerpt(): string | null {
     const chunks = this.#chunks;
     if (chunks === null || this.#size === 0) return null;
-    const text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks))
-      .subarray(0, EXCERPT_BYTES)
-      .toString('utf8')
-      .replace(/\uFFFD+$/, '');
-    return redactSecrets(text);
+    let text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8');
+    if (!this.#whole) text = text.replace(/\uFFFD+$/, ''); // a character the cut split
+    const excerpt = redactExcerpt(text, EXCERPT_BYTES, this.#whole);
+    return excerpt === '' ? null : excerpt;
   }
 }
 
