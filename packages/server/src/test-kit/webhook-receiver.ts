@@ -14,6 +14,8 @@ export type ReceiverReply = {
   body?: string;
   delayMs?: number;
   headers?: Record<string, string>;
+  /** send the status and the body, then never end the response (a body that stalls) */
+  stall?: boolean;
 };
 
 /** A webhook receiver on 127.0.0.1 for tests: records every request and answers as told. */
@@ -44,7 +46,8 @@ export class WebhookReceiver {
         setTimeout(() => {
           this.active--;
           res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
-          res.end(answer.body ?? '');
+          if (answer.stall) res.write(answer.body ?? '');
+          else res.end(answer.body ?? '');
           for (const w of this.#waiters.filter((x) => this.received.length >= x.count)) {
             this.#waiters.splice(this.#waiters.indexOf(w), 1);
             w.resolve();

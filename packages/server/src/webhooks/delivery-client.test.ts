@@ -178,6 +178,15 @@ describe('delivery client', () => {
     expect(socket?.destroyed).toBe(true);
   });
 
+  it('reports a 2xx whose body stalls past the total timeout as a timeout, not a success', async () => {
+    const r = await serve((_req, res) => {
+      res.writeHead(200);
+      res.write('accepted'); // and never ends
+    });
+    const result = await client({ totalTimeoutMs: 300 }).send({ target: r.target(), headers, body: '{}' });
+    expect(result).toMatchObject({ statusCode: 200, errorCode: 'timeout', excerpt: 'accepted' });
+  });
+
   it('reports a refused connection and a reset one with stable codes', async () => {
     const r = await serve((req) => req.socket.destroy());
     const c = client();

@@ -10,7 +10,11 @@ export interface DeliveryResult {
   latencyMs: number;
   /** at most 1 KiB of the response body, secrets redacted */
   excerpt: string | null;
-  /** a stable code for a failure without a usable response */
+  /**
+   * a stable code for a failure: no usable response, a redirect, or `timeout` when the total
+   * timeout ran out, also after the status came (a 2xx whose body stalls is not a success: the
+   * receiver may not have finished with it, so it is sent again)
+   */
   errorCode: string | null;
   /** a receiver's `Retry-After`, in ms */
   retryAfterMs: number | undefined;
@@ -232,7 +236,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    // a body cut short after its status still leaves the excerpt read so far
+    // a body cut short after its status still leaves the status and the excerpt read so far
+    // (and a timeout that cut it is said so: see #succeed)
     if (this.#statusCode !== null) this.#succeed();
     else this.#fail(err);
   }
@@ -247,7 +252,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       statusCode,
       latencyMs: performance.now() - this.#started,
       excerpt: this.#excerpt(),
-      errorCode: isRedirect ? 'redirect_not_followed' : null,
+      errorCode: this.#timedOut ? 'timeout' : isRedirect ? 'redirect_not_followed' : null,
       retryAfterMs: parseRetryAfter(this.#retryAfter),
     });
   }

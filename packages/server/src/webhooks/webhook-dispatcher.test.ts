@@ -327,6 +327,34 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(d).toMatchObject({ status: 'pending', lastStatusCode: 307, lastError: 'redirect_not_followed' });
     });
 
+    it.skipIf(!available)(
+      'retries a 2xx whose body does not arrive within the total timeout, as a timeout',
+      async () => {
+        const ep = await endpoint();
+        receiver.reply = () => ({ status: 200, body: 'accepted, still writing', stall: true });
+        await publish();
+        const short = new DeliveryClient({ totalTimeoutMs: 300 });
+        try {
+          await dispatcher({ client: short }).runOnce();
+        } finally {
+          await short.close();
+        }
+        const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.id }, { limit: 1 })).data;
+        expect(d).toMatchObject({
+          status: 'pending',
+          attempts: 1,
+          lastStatusCode: 200,
+          lastError: 'timeout',
+        });
+        const listed = await call(h, 'GET', `/v1/webhook_endpoints/${ep.id}/deliveries`, {
+          key: account.secret,
+        });
+        expect(listed.body.data[0].attempt_history).toMatchObject([
+          { attempt: 1, status_code: 200, succeeded: false, response_excerpt: 'accepted, still writing' },
+        ]);
+      },
+    );
+
     it.skipIf(!available)('keeps at most 4 attempts in flight per endpoint', async () => {
       await endpoint();
       receiver.reply = () => ({ status: 200, delayMs: 30 });

@@ -610,7 +610,12 @@ export class WebhookDispatcher {
   /** The attempt's row and the delivery's next state (the retry schedule), queued to be written. */
   #complete(delivery: ClaimedWebhookDelivery, startedAt: number, result: DeliveryResult): void {
     const now = this.#o.clock.now();
-    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    // a 2xx counts only when nothing went wrong after it (the body stalled past the timeout)
+    const ok =
+      result.statusCode !== null &&
+      result.statusCode >= 200 &&
+      result.statusCode < 300 &&
+      result.errorCode === null;
     const number = delivery.attempts + 1;
     const attempt: WebhookAttemptRow = {
       deliveryId: delivery.id,
