@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   classifyAddress,
   type LookupAddress,
@@ -438,6 +438,40 @@ describe('resolveWebhookTarget', () => {
         lookup: answering('fd00:ec2::254'),
       }),
     );
+  });
+
+  it('gives up a lookup that does not answer within lookupTimeoutMs', async () => {
+    vi.useFakeTimers();
+    try {
+      const never: WebhookLookup = () => new Promise(() => {});
+      const refused = refusalAsync(
+        resolveWebhookTarget('https://slow.example.com/', {
+          mode: 'live',
+          lookup: never,
+          lookupTimeoutMs: 1_000,
+        }),
+      );
+      await vi.advanceTimersByTimeAsync(1_000);
+      const err = await refused;
+      expect([err.code, err.reason, err.host]).toEqual([
+        'webhook_url_invalid',
+        'lookup_timeout',
+        'slow.example.com',
+      ]);
+      // an answer in time is used, and its timer does not outlive it
+      const late: WebhookLookup = () =>
+        new Promise((resolve) => setTimeout(() => resolve([{ address: '1.1.1.1', family: 4 }]), 900));
+      const target = resolveWebhookTarget('https://late.example.com/', {
+        mode: 'live',
+        lookup: late,
+        lookupTimeoutMs: 1_000,
+      });
+      await vi.advanceTimersByTimeAsync(900);
+      expect((await target).connectAddress).toBe('1.1.1.1');
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('says webhook_url_invalid when the name does not resolve, naming only the host', async () => {

@@ -100,7 +100,8 @@ export type WebhookUrlReason =
   | 'https_required'
   | 'port'
   | 'forbidden_address'
-  | 'unresolvable';
+  | 'unresolvable'
+  | 'lookup_timeout';
 
 /**
  * A webhook URL that Gatehouse will not call. `code` is `webhook_url_invalid` (cannot be a
@@ -213,21 +214,36 @@ export interface WebhookTarget extends ParsedWebhookUrl {
  * Checks a webhook URL and resolves its host with `lookup` (all addresses). Refuses when any
  * address is not public and not allowed, so a name with one public and one private answer is
  * refused too. Returns the first address, already checked: connect to it and nothing else.
- * Throws WebhookUrlError.
+ * With `lookupTimeoutMs`, a lookup that has not answered by then is given up (reason
+ * `lookup_timeout`; a late answer is ignored). Throws WebhookUrlError.
  */
 export async function resolveWebhookTarget(
   input: string,
-  options: WebhookUrlOptions & { lookup?: WebhookLookup },
+  options: WebhookUrlOptions & { lookup?: WebhookLookup; lookupTimeoutMs?: number },
 ): Promise<WebhookTarget> {
   const parsed = parseWebhookUrl(input, options);
   if (parsed.address !== null) {
     return { ...parsed, connectAddress: formatIp(parsed.address), family: parsed.address.family };
   }
   let answers: readonly LookupAddress[];
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    answers = await (options.lookup ?? systemLookup)(parsed.hostname, { all: true });
-  } catch {
-    throw new WebhookUrlError('webhook_url_invalid', 'unresolvable', parsed.hostname);
+    const lookup = (options.lookup ?? systemLookup)(parsed.hostname, { all: true });
+    answers =
+      options.lookupTimeoutMs === undefined
+        ? await lookup
+        : await Promise.race([
+            lookup,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(LOOKUP_TIMED_OUT), options.lookupTimeoutMs);
+              timer.unref?.();
+            }),
+          ]);
+  } catch (err) {
+    const reason = err === LOOKUP_TIMED_OUT ? 'lookup_timeout' : 'unresolvable';
+    throw new WebhookUrlError('webhook_url_invalid', reason, parsed.hostname);
+  } finally {
+    clearTimeout(timer);
   }
   if (!Array.isArray(answers) || answers.length === 0)
     throw new WebhookUrlError('webhook_url_invalid', 'unresolvable', parsed.hostname);
@@ -242,6 +258,8 @@ export async function resolveWebhookTarget(
   }
   return { ...parsed, connectAddress: formatIp(first!), family: first!.family };
 }
+
+const LOOKUP_TIMED_OUT = Symbol('lookup timed out');
 
 const systemLookup: WebhookLookup = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 

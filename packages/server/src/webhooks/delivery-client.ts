@@ -65,6 +65,11 @@ export class DeliveryClient {
   readonly #options: Required<DeliveryClientOptions>;
   #slot: { slot: number; deadline: Deadline } | undefined;
 
+  /** the bound on the DNS lookup before an attempt: the connect timeout, or the total if shorter */
+  get lookupTimeoutMs(): number {
+    return Math.min(this.#options.connectTimeoutMs, this.#options.totalTimeoutMs);
+  }
+
   constructor(options: DeliveryClientOptions = {}) {
     this.#options = {
       connectTimeoutMs: options.connectTimeoutMs ?? 5_000,

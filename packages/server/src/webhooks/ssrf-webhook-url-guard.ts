@@ -18,18 +18,19 @@ export interface WebhookUrlGuardOptions {
 export function createWebhookUrlGuard(options: WebhookUrlGuardOptions): WebhookUrlGuard {
   // a copy of its own, never changed: core compiles an allow list once per array
   const allowedPrivate = Object.freeze([...options.allowedPrivate]);
-  const target = (url: string, mode: KeyMode) =>
+  const target = (url: string, mode: KeyMode, lookupTimeoutMs?: number) =>
     resolveWebhookTarget(url, {
       mode,
       allowedPrivate,
       ...(options.lookup ? { lookup: options.lookup } : {}),
+      ...(lookupTimeoutMs !== undefined ? { lookupTimeoutMs } : {}),
     });
   return {
     async check(url, mode) {
       return (await target(url, mode)).url.href;
     },
-    async resolve(url, mode): Promise<WebhookTarget> {
-      const t = await target(url, mode);
+    async resolve(url, mode, lookupTimeoutMs): Promise<WebhookTarget> {
+      const t = await target(url, mode, lookupTimeoutMs);
       return { url: t.url, address: t.connectAddress, family: t.family };
     },
   };

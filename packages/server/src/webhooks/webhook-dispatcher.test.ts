@@ -699,6 +699,8 @@ describe('webhook dispatcher: the connection goes to the checked address', () =>
   let port: string;
   let client: DeliveryClient;
   const answers = new Map<string, string[]>();
+  /** how long a name takes to resolve (ms), or `never` */
+  const slow = new Map<string, number | 'never'>();
   const lookups: string[] = [];
 
   beforeAll(async () => {
@@ -707,6 +709,9 @@ describe('webhook dispatcher: the connection goes to the checked address', () =>
     // A resolver under the test's control: names resolve to what `answers` says, in turn.
     const lookup = async (hostname: string) => {
       lookups.push(hostname);
+      const delay = slow.get(hostname);
+      if (delay !== undefined)
+        await new Promise((resolve) => delay !== 'never' && setTimeout(resolve, delay).unref());
       const queue = answers.get(hostname) ?? [];
       const address = queue.length > 1 ? (queue.shift() as string) : queue[0];
       if (address === undefined) throw new Error('ENOTFOUND');
@@ -732,14 +737,14 @@ describe('webhook dispatcher: the connection goes to the checked address', () =>
     });
     return { account, ep };
   };
-  const dispatcher = () =>
+  const dispatcher = (through = client) =>
     new WebhookDispatcher({
       store: h.store,
       clock: h.clock,
       random: () => 0.5,
       secretBox: h.runtime.webhookSecretBox,
       urlGuard: h.runtime.webhookUrlGuard,
-      client,
+      client: through,
     });
 
   it('connects to the resolved, checked address and sends the URL’s host (no second lookup)', async () => {
@@ -776,6 +781,64 @@ describe('webhook dispatcher: the connection goes to the checked address', () =>
       lastError: 'url_forbidden',
       lastStatusCode: null,
     });
+  });
+
+  it('gives up a lookup that outlasts the connect timeout, as dns_timeout, counting the wait', async () => {
+    answers.set('slowdns.test', ['127.0.0.1']);
+    const { account, ep } = await setup('slowdns.test');
+    expect(ep.status).toBe(200);
+    slow.set('slowdns.test', 'never'); // a resolver that stopped answering after the endpoint was saved
+    const now = h.clock.t;
+    const before = receiver.received.length;
+    await call(h, 'POST', '/v1/events', {
+      key: account.secret,
+      body: { type: 'payment.succeeded', data: {} },
+    });
+    // the connect timeout bounds the lookup, or the total when that is shorter
+    const clients = [
+      { connectTimeoutMs: 200, totalTimeoutMs: 5_000 },
+      { connectTimeoutMs: 5_000, totalTimeoutMs: 200 },
+    ];
+    for (const [i, options] of clients.entries()) {
+      const quick = new DeliveryClient(options);
+      const started = Date.now();
+      try {
+        // (what earlier tests here left pending may fall due with it)
+        expect(await dispatcher(quick).runOnce()).toBeGreaterThanOrEqual(1);
+      } finally {
+        await quick.close();
+      }
+      expect(Date.now() - started).toBeLessThan(2_000);
+      const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.body.id }, { limit: 1 })).data;
+      expect(d).toMatchObject({
+        status: 'pending',
+        attempts: i + 1,
+        lastError: 'dns_timeout',
+        lastStatusCode: null,
+      });
+      const attempts = await h.store.listWebhookAttempts([d!.id]);
+      expect(attempts[i]?.latencyMs).toBeGreaterThanOrEqual(190);
+      h.clock.t = d.nextAttemptAt!;
+    }
+    expect(receiver.received.length).toBe(before);
+    // left for no later test to send, with the clock back where they expect it
+    await h.store.abandonWebhookDeliveries(ep.body.id, h.clock.now());
+    h.clock.t = now;
+  });
+
+  it('counts the lookup in the latency of the attempt that waited for it', async () => {
+    answers.set('lagdns.test', ['127.0.0.1']);
+    const { account, ep } = await setup('lagdns.test');
+    slow.set('lagdns.test', 300);
+    await call(h, 'POST', '/v1/events', {
+      key: account.secret,
+      body: { type: 'payment.succeeded', data: {} },
+    });
+    expect(await dispatcher().runOnce()).toBe(1);
+    const [d] = (await h.store.listWebhookDeliveries({ endpointId: ep.body.id }, { limit: 1 })).data;
+    expect(d).toMatchObject({ status: 'succeeded', attempts: 1 });
+    const [attempt] = await h.store.listWebhookAttempts([d!.id]);
+    expect(attempt?.latencyMs).toBeGreaterThanOrEqual(290);
   });
 
   it('refuses a name that resolves to a private address when the endpoint is saved', async () => {

@@ -442,10 +442,11 @@ export class WebhookDispatcher {
 
   async #resolve(row: WebhookEndpointRow): Promise<WebhookTarget | { errorCode: string }> {
     try {
-      return await this.#o.urlGuard.resolve(row.url, row.mode);
+      return await this.#o.urlGuard.resolve(row.url, row.mode, this.#o.client.lookupTimeoutMs);
     } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
-      return { errorCode: code === 'webhook_url_forbidden' ? 'url_forbidden' : 'dns_error' };
+      const { code, reason } = (err ?? {}) as { code?: unknown; reason?: unknown };
+      if (code === 'webhook_url_forbidden') return { errorCode: 'url_forbidden' };
+      return { errorCode: reason === 'lookup_timeout' ? 'dns_timeout' : 'dns_error' };
     }
   }
 
@@ -567,13 +568,18 @@ export class WebhookDispatcher {
       this.#holding.delete(job.delivery.id); // its keys could not be opened: the lease runs out
       return;
     }
-    const target = await job.target;
+    // the attempt starts before the wait for its endpoint's address (looked up once per claim,
+    // bounded by the client's connect or total timeout, whichever is shorter): that wait is
+    // part of its latency
     const startedAt = this.#o.clock.now();
+    const waitFrom = performance.now();
+    const target = await job.target;
+    const lookupMs = performance.now() - waitFrom;
     let result: DeliveryResult;
     if ('errorCode' in target) {
       result = {
         statusCode: null,
-        latencyMs: 0,
+        latencyMs: lookupMs,
         excerpt: null,
         errorCode: target.errorCode,
         retryAfterMs: undefined,
@@ -581,14 +587,15 @@ export class WebhookDispatcher {
     } else {
       let headers: WebhookHeaders;
       try {
-        headers = this.#sign(endpoint, job, startedAt);
+        headers = this.#sign(endpoint, job, this.#o.clock.now());
       } catch (err) {
         // a key the store holds but core refuses: leave it to the lease
         this.#o.logger?.error({ err, delivery: job.delivery.id }, 'webhook attempt could not be signed');
         this.#holding.delete(job.delivery.id);
         return;
       }
-      result = await this.#o.client.send({ target, headers, body: job.body, pool: endpoint.row.id });
+      const sent = await this.#o.client.send({ target, headers, body: job.body, pool: endpoint.row.id });
+      result = { ...sent, latencyMs: lookupMs + sent.latencyMs };
     }
     this.#complete(job.delivery, startedAt, result);
   }

@@ -16,5 +16,9 @@ export interface WebhookTarget {
 export interface WebhookUrlGuard {
   /** The normalised URL, or a GatehouseError. */
   check(url: string, mode: KeyMode): Promise<string>;
-  resolve(url: string, mode: KeyMode): Promise<WebhookTarget>;
+  /**
+   * The checked address, or a GatehouseError; settles within `lookupTimeoutMs` when given
+   * (a WebhookUrlError with reason `lookup_timeout` when the name has not resolved by then).
+   */
+  resolve(url: string, mode: KeyMode, lookupTimeoutMs?: number): Promise<WebhookTarget>;
 }
