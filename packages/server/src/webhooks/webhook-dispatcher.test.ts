@@ -602,8 +602,12 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         await worker.stop();
         // ten deliveries 100 ms apart, not one per poll (45 s)
         expect(took).toBeLessThan(4_000);
+        // held to the rate: the sends start 100 ms apart; arrivals add the network's jitter
+        // (on a busy machine one can land late, close to the next), so no burst, and ten in no
+        // less than nine slots
         const at = receiver.received.map((r) => r.receivedAt);
-        for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(90);
+        for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(40);
+        expect(at[at.length - 1]! - at[0]!).toBeGreaterThanOrEqual(850);
       },
       20_000,
     );
