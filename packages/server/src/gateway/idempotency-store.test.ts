@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createKv } from '@gatehouse/kv';
 import { describe, expect, it } from 'vitest';
 import { IdempotencyStore } from './idempotency-store.js';
@@ -72,6 +73,23 @@ describe('idempotency store', () => {
       await kv.del(key);
       await store.complete(fourth.ticket, { status: 201, contentType: null, body: '' });
       expect((await store.begin(key, fingerprint)).kind).toBe('replay');
+    } finally {
+      await kv.close();
+    }
+  });
+
+  it('recognises a retry of a request answered by a version whose fingerprint had no Content-Type', async () => {
+    const kv = await createKv({});
+    try {
+      const store = new IdempotencyStore(kv, { ttlMs: 86_400_000, lockTtlMs: 60_000 });
+      const key = store.kvKey('acct_1', 'test', 'order-before');
+      const earlier = createHash('sha256').update('POST\n/v1/payments\n{"amount":1}').digest('base64url');
+      const kept = { status: 201, contentType: 'application/json', body: '' };
+      await kv.set(key, JSON.stringify({ s: 'd', f: earlier, r: kept }), { ttlMs: 60_000 });
+      const same = store.fingerprint('POST', '/v1/payments', 'application/json', '{"amount":1}');
+      expect(await store.begin(key, same)).toEqual({ kind: 'replay', response: kept });
+      const other = store.fingerprint('POST', '/v1/payments', 'application/json', '{"amount":2}');
+      expect((await store.begin(key, other)).kind).toBe('reused');
     } finally {
       await kv.close();
     }

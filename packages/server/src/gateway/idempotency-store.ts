@@ -56,10 +56,12 @@ export class IdempotencyStore {
 
   /**
    * SHA-256 over the method, the path with its query, the body's Content-Type (the same bytes
-   * as JSON and as a form are different requests) and the body.
+   * as JSON and as a form are different requests) and the body, as `2.<hash>.<earlier hash>`:
+   * the earlier hash (without the type) is what versions before the type was added kept, so a
+   * retry of a request they answered is still recognised while those answers live (24 h).
    */
   fingerprint(method: string, url: string, contentType: string | undefined, body: Buffer | string): string {
-    return createHash('sha256')
+    const typed = createHash('sha256')
       .update(method)
       .update('\n')
       .update(url)
@@ -68,6 +70,14 @@ export class IdempotencyStore {
       .update('\n')
       .update(body)
       .digest('base64url');
+    const earlier = createHash('sha256')
+      .update(method)
+      .update('\n')
+      .update(url)
+      .update('\n')
+      .update(body)
+      .digest('base64url');
+    return `2.${typed}.${earlier}`;
   }
 
   async begin(kvKey: string, fingerprint: string): Promise<IdempotencyBegin> {
@@ -90,7 +100,7 @@ export class IdempotencyStore {
       } catch {
         return { kind: 'in_use' };
       }
-      if (held.f !== fingerprint) return { kind: 'reused' };
+      if (!sameRequest(held.f, fingerprint)) return { kind: 'reused' };
       if (held.s === 'd')
         return held.r !== undefined ? { kind: 'replay', response: held.r } : { kind: 'unreplayable' };
       return { kind: 'in_use' };
@@ -152,4 +162,10 @@ export class IdempotencyStore {
     clearInterval(this.renewals.get(ticket));
     this.renewals.delete(ticket);
   }
+}
+
+/** Whether a kept fingerprint is this request's (one kept by an earlier version has only its hash without the type). */
+function sameRequest(kept: string, fingerprint: string): boolean {
+  if (kept.startsWith('2.')) return kept === fingerprint;
+  return kept === fingerprint.slice(fingerprint.lastIndexOf('.') + 1);
 }
