@@ -215,25 +215,16 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
   };
 }
 
-/** how long a client still sending a body it was answered for may go on before its connection is cut */
-const LINGER_MS = 5_000;
-
 /**
  * The request was answered before its body was read to the end (the upstream failed while it
- * was being sent): the rest is read and thrown away so the client sees the answer (cutting the
- * connection with its data unread can make the client's side lose it), the connection is not
- * kept, and a client that goes on sending is cut off after LINGER_MS (what nginx calls a
- * lingering close). Without this the connection sat half-read with its socket held open.
+ * was being sent): the connection is closed after the answer instead of kept for a next request
+ * that would first need the rest of this body. Without this it sat half read, held open for a
+ * minute. (A client still sending when it closes sees a reset; nginx's lingering close would
+ * read on for a while first, node:http has none.)
  */
 function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('connection', 'close');
   req.resume();
-  const socket = res.socket;
-  if (socket === null) return;
-  socket.resume(); // the request may be gone (the upstream client destroyed it) with its socket paused
-  const cut = setTimeout(() => socket.destroy(), LINGER_MS);
-  cut.unref();
-  socket.once('close', () => clearTimeout(cut));
 }
 
 function hasBody(req: IncomingMessage): boolean {
