@@ -35,6 +35,18 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       await h.store.transaction((tx) => tx.insertWebhookDeliveries([row]));
       return row;
     };
+    /** A `payment.succeeded` event published with `secret`; its id. */
+    const publishEvent = async (secret: string) =>
+      (await call(h, 'POST', '/v1/events', { key: secret, body: { type: 'payment.succeeded', data: {} } }))
+        .body.id as string;
+    /** An endpoint at URL_A made with `secret`; its id. */
+    const makeEndpoint = async (secret: string, enabledEvents = ['*']) =>
+      (
+        await call(h, 'POST', '/v1/webhook_endpoints', {
+          key: secret,
+          body: { url: URL_A, enabled_events: enabledEvents },
+        })
+      ).body.id as string;
 
     it.skipIf(!available)(
       'creates an endpoint; the whsec_ secret is in the create response only',
@@ -329,42 +341,23 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       'redelivering at once to an endpoint that never got the event makes one delivery',
       async () => {
         const { secret } = await setupAccount(h);
-        const event = await call(h, 'POST', '/v1/events', {
-          key: secret,
-          body: { type: 'payment.succeeded', data: {} },
-        });
-        const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
-          key: secret,
-          body: { url: URL_A, enabled_events: ['*'] },
-        });
+        const eventId = await publishEvent(secret);
+        const ep = await makeEndpoint(secret);
         const answers = await Promise.all(
           Array.from({ length: 8 }, () =>
-            call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, {
-              key: secret,
-              body: { endpoint: ep.id },
-            }),
+            call(h, 'POST', `/v1/events/${eventId}/redeliver`, { key: secret, body: { endpoint: ep } }),
           ),
         );
         expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
-        const made = await h.store.listWebhookDeliveries({ eventId: event.body.id }, { limit: 100 });
-        expect(made.data.map((d) => d.endpointId)).toEqual([ep.id]);
+        const made = await h.store.listWebhookDeliveries({ eventId }, { limit: 100 });
+        expect(made.data.map((d) => d.endpointId)).toEqual([ep]);
       },
     );
 
     it.skipIf(!available)('redelivering an event to every endpoint skips disabled ones', async () => {
       const { secret } = await setupAccount(h);
-      const event = await call(h, 'POST', '/v1/events', {
-        key: secret,
-        body: { type: 'payment.succeeded', data: {} },
-      });
-      const endpoint = async () =>
-        (
-          await call(h, 'POST', '/v1/webhook_endpoints', {
-            key: secret,
-            body: { url: URL_A, enabled_events: ['*'] },
-          })
-        ).body.id as string;
-      const [on, off] = [await endpoint(), await endpoint()];
+      const eventId = await publishEvent(secret);
+      const [on, off] = [await makeEndpoint(secret), await makeEndpoint(secret)];
       const finished = {
         status: 'failed',
         attempts: 8,
@@ -372,11 +365,11 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         completedAt: h.clock.now(),
       } as const;
       const [toOn, toOff] = [
-        await storedDelivery(event.body.id, on, finished),
-        await storedDelivery(event.body.id, off, finished),
+        await storedDelivery(eventId, on, finished),
+        await storedDelivery(eventId, off, finished),
       ];
       await call(h, 'POST', `/v1/webhook_endpoints/${off}`, { key: secret, body: { status: 'disabled' } });
-      const all = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, { key: secret, body: {} });
+      const all = await call(h, 'POST', `/v1/events/${eventId}/redeliver`, { key: secret, body: {} });
       expect(all.body).toEqual({ object: 'redelivery', requeued: 1 });
       expect(await h.store.getWebhookDelivery(toOn.id)).toMatchObject({
         status: 'pending',
@@ -386,7 +379,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         status: 'failed',
         nextAttemptAt: null,
       });
-      const named = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, {
+      const named = await call(h, 'POST', `/v1/events/${eventId}/redeliver`, {
         key: secret,
         body: { endpoint: off },
       });
@@ -395,10 +388,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
 
     it.skipIf(!available)('redeliver_failed `since` counts from when the event was created', async () => {
       const { secret } = await setupAccount(h);
-      const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
-        key: secret,
-        body: { url: URL_A, enabled_events: ['refund.*'] },
-      });
+      const ep = await makeEndpoint(secret, ['refund.*']);
       const event = await call(h, 'POST', '/v1/events', {
         key: secret,
         body: { type: 'payment.succeeded', data: {} },
@@ -406,7 +396,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       const created = event.body.created as number;
       h.clock.advance(2 * 86_400_000);
       // the delivery is two days younger than its event (a redelivery made it), and failed
-      const late = await storedDelivery(event.body.id, ep.id, {
+      const late = await storedDelivery(event.body.id, ep, {
         status: 'failed',
         attempts: 8,
         nextAttemptAt: null,
@@ -414,7 +404,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       });
       const redeliverSince = async (since: number) =>
         (
-          await call(h, 'POST', `/v1/webhook_endpoints/${ep.id}/redeliver_failed`, {
+          await call(h, 'POST', `/v1/webhook_endpoints/${ep}/redeliver_failed`, {
             key: secret,
             body: { since },
           })
@@ -429,26 +419,20 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       'redelivering a delivery that waits for its next retry sends it now, as the same delivery',
       async () => {
         const { secret } = await setupAccount(h);
-        const event = await call(h, 'POST', '/v1/events', {
-          key: secret,
-          body: { type: 'payment.succeeded', data: {} },
-        });
-        const { body: ep } = await call(h, 'POST', '/v1/webhook_endpoints', {
-          key: secret,
-          body: { url: URL_A, enabled_events: ['*'] },
-        });
+        const eventId = await publishEvent(secret);
+        const ep = await makeEndpoint(secret);
         const now = h.clock.now();
         // the first attempt failed; the schedule waits 5 minutes
-        const waiting = await storedDelivery(event.body.id, ep.id, {
+        const waiting = await storedDelivery(eventId, ep, {
           attempts: 1,
           nextAttemptAt: now + 300_000,
           lastAttemptAt: now,
           lastStatusCode: 500,
         });
-        for (const body of [{ endpoint: ep.id }, {}]) {
-          const res = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, { key: secret, body });
+        for (const body of [{ endpoint: ep }, {}]) {
+          const res = await call(h, 'POST', `/v1/events/${eventId}/redeliver`, { key: secret, body });
           expect(res.body, JSON.stringify(body)).toEqual({ object: 'redelivery', requeued: 1 });
-          const made = await h.store.listWebhookDeliveries({ eventId: event.body.id }, { limit: 10 });
+          const made = await h.store.listWebhookDeliveries({ eventId: eventId }, { limit: 10 });
           expect(made.data).toHaveLength(1);
           expect(made.data[0]).toMatchObject({
             id: waiting.id,
@@ -463,7 +447,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         const others = claimed.map((d) => d.id).filter((id) => id !== waiting.id);
         await h.store.releaseWebhookLeases('dispatcher', others);
         expect(claimed.map((d) => d.id)).toContain(waiting.id);
-        const busy = await call(h, 'POST', `/v1/events/${event.body.id}/redeliver`, {
+        const busy = await call(h, 'POST', `/v1/events/${eventId}/redeliver`, {
           key: secret,
           body: {},
         });
