@@ -134,7 +134,8 @@ export function compileAllowlist(cidrs: readonly string[]): (ip: string) => bool
   };
 }
 
-function isMapped(b: Uint8Array): boolean {
+/** True for the bytes of an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`). */
+export function isMapped(b: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
   return b[10] === 0xff && b[11] === 0xff;
 }

@@ -1,4 +1,4 @@
-import { type Clock, normalizeCidr, parseIp } from '@gatehouse/core';
+import { type Clock, isMapped, normalizeCidr, parseIp } from '@gatehouse/core';
 import type { Kv, RateLimitWindow } from '@gatehouse/kv';
 
 /**
@@ -56,7 +56,6 @@ export function clientOf(address: string): string {
   const ip = parseIp(address);
   if (ip === null) return address;
   const b = ip.bytes;
-  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-  if (mapped) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  if (isMapped(b)) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   return normalizeCidr(`${address}/64`) ?? address;
 }
