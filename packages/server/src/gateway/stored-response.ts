@@ -1,4 +1,5 @@
 import type { StoredResponse } from './types.js';
+import { HOP_BY_HOP_RESPONSE_HEADERS } from './upstream-request-headers.js';
 
 /**
  * Headers a replay does not repeat: hop-by-hop ones, those of the transfer (the length is
@@ -6,14 +7,8 @@ import type { StoredResponse } from './types.js';
  * headers, HSTS) and cookies (a replay re-issues no session).
  */
 const NOT_REPLAYED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
+  ...HOP_BY_HOP_RESPONSE_HEADERS,
   'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
   'content-length',
   'date',
   'request-id',

@@ -58,7 +58,8 @@ function connectionTokens(value: string): Set<string> {
   return new Set(value.split(',').map((t) => t.trim().toLowerCase()));
 }
 
-const DROP_RESPONSE = new Set([
+/** Hop-by-hop response headers: never passed on to the client (nor kept for a replay). */
+export const HOP_BY_HOP_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -81,7 +82,7 @@ export function downstreamResponseHeaders(
       ? connectionTokens(connection)
       : null;
   for (const name in upstream) {
-    if (DROP_RESPONSE.has(name) || listed?.has(name)) continue;
+    if (HOP_BY_HOP_RESPONSE_HEADERS.has(name) || listed?.has(name)) continue;
     const value = upstream[name];
     if (value !== undefined) out[name] = value;
   }
