@@ -61,23 +61,8 @@ export class IdempotencyStore {
    * retry of a request they answered is still recognised while those answers live (24 h).
    */
   fingerprint(method: string, url: string, contentType: string | undefined, body: Buffer | string): string {
-    const typed = createHash('sha256')
-      .update(method)
-      .update('\n')
-      .update(url)
-      .update('\n')
-      .update((contentType ?? '').trim().toLowerCase())
-      .update('\n')
-      .update(body)
-      .digest('base64url');
-    const earlier = createHash('sha256')
-      .update(method)
-      .update('\n')
-      .update(url)
-      .update('\n')
-      .update(body)
-      .digest('base64url');
-    return `2.${typed}.${earlier}`;
+    const type = (contentType ?? '').trim().toLowerCase();
+    return `2.${sha256Lines(method, url, type, body)}.${sha256Lines(method, url, body)}`;
   }
 
   async begin(kvKey: string, fingerprint: string): Promise<IdempotencyBegin> {
@@ -168,4 +153,14 @@ export class IdempotencyStore {
 function sameRequest(kept: string, fingerprint: string): boolean {
   if (kept.startsWith('2.')) return kept === fingerprint;
   return kept === fingerprint.slice(fingerprint.lastIndexOf('.') + 1);
+}
+
+/** SHA-256 (base64url) of the parts joined by newlines. */
+function sha256Lines(...parts: (string | Buffer)[]): string {
+  const hash = createHash('sha256');
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) hash.update('\n');
+    hash.update(parts[i] as string | Buffer);
+  }
+  return hash.digest('base64url');
 }
