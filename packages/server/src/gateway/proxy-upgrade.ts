@@ -5,6 +5,7 @@ import { GatehouseError } from '@gatehouse/contract';
 import { newId } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { errorBody } from '../http/error-body.js';
+import { HSTS } from '../http/standard-headers.js';
 import type { GatewayEngine } from './engine.js';
 import { isOwnedPath } from './owned-paths.js';
 import { CLIENT_GONE, recordRequest } from './record-request.js';
@@ -222,7 +223,7 @@ export function createGatewayUpgradeProxy(options: GatewayUpgradeProxyOptions): 
   /** A non-101 answer goes back as it came (without hop-by-hop headers), then the socket closes. */
   function passBack(client: Duplex, res: IncomingMessage, decision: GatewayAllow): void {
     const headers = downstreamResponseHeaders(res.headers, decision.requestId, decision.headers);
-    if (hsts) headers['strict-transport-security'] = 'max-age=63072000; includeSubDomains';
+    if (hsts) headers['strict-transport-security'] = HSTS;
     headers['connection'] = 'close';
     res.on('error', () => client.destroy());
     client.write(statusLine(res.statusCode ?? 502) + headerLines(headers));
@@ -282,7 +283,7 @@ function writeRawRefusal(
     'x-content-type-options': 'nosniff',
     connection: 'close',
   };
-  if (hsts) out['strict-transport-security'] = 'max-age=63072000; includeSubDomains';
+  if (hsts) out['strict-transport-security'] = HSTS;
   socket.end(statusLine(status) + headerLines(out) + text);
   // the socket is half-open until the client closes its side: do not wait on it for ever
   setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();

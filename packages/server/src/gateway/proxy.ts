@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Clock } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
+import { HSTS } from '../http/standard-headers.js';
 import type { GatewayEngine } from './engine.js';
 import { readCappedBody } from './read-capped-body.js';
 import { CLIENT_GONE, recordRequest } from './record-request.js';
@@ -59,7 +60,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = performance.now();
-    if (hsts) res.setHeader('strict-transport-security', 'max-age=63072000; includeSubDomains');
+    if (hsts) res.setHeader('strict-transport-security', HSTS);
     const createdAt = clock.now();
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';

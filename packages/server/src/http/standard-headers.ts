@@ -1,3 +1,6 @@
+/** Strict-Transport-Security on every answer served over TLS: two years, subdomains too. */
+export const HSTS = 'max-age=63072000; includeSubDomains';
+
 /**
  * The headers on every answer Gatehouse writes itself: its request id, no caching, no content
  * sniffing, and under TLS, HSTS.
@@ -8,6 +11,6 @@ export function standardHeaders(requestId: string, hsts: boolean): Record<string
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
   };
-  if (hsts) headers['strict-transport-security'] = 'max-age=63072000; includeSubDomains';
+  if (hsts) headers['strict-transport-security'] = HSTS;
   return headers;
 }
